@@ -1,0 +1,312 @@
+//! What a plugin gets from the host: its build context, the [`Host`] it keeps, and handles to
+//! other plugins.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RString};
+
+use crate::abi::{FactoryContextAbi, HostObj, LogLevel, PluginObjectRef};
+use crate::request::{Environ, HeaderField, Request, Response};
+use crate::roles::PluginError;
+use crate::value::{Identity, Value};
+
+/// What a factory receives: the section id, its options and the host.
+pub struct FactoryContext<'a> {
+    pub(crate) abi: &'a FactoryContextAbi<'a>,
+}
+
+impl<'a> FactoryContext<'a> {
+    /// Wraps the ABI context (used by [`export_plugin!`](crate::export_plugin)).
+    pub fn from_abi(abi: &'a FactoryContextAbi<'a>) -> Self {
+        FactoryContext { abi }
+    }
+
+    /// The section id: `auth_tkt` for `[plugin:auth_tkt]`.
+    pub fn plugin_id(&self) -> &'a str {
+        self.abi.plugin_id.as_str()
+    }
+
+    /// The config file's folder; resolve relative file options against it.
+    pub fn config_dir(&self) -> &'a Path {
+        Path::new(self.abi.config_dir.as_str())
+    }
+
+    /// Resolves `path` against [`config_dir`](Self::config_dir) unless it is absolute.
+    pub fn resolve_path(&self, path: &str) -> std::path::PathBuf {
+        self.config_dir().join(path)
+    }
+
+    /// The raw `(key, value)` options of the section, `use` excluded.
+    pub fn raw_options(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.abi
+            .options
+            .as_slice()
+            .iter()
+            .map(|o| (o.key.as_str(), o.value.as_str()))
+    }
+
+    /// The host context, to keep for logging, the clock and plugin look-ups at request time.
+    pub fn host(&self) -> Host {
+        Host {
+            inner: self.abi.host.clone(),
+        }
+    }
+}
+
+/// The host as seen by a plugin: look up other plugins, log, read the clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Host {
+    inner: RArc<HostObj>,
+}
+
+impl Host {
+    /// Wraps a host object (the host side builds these).
+    pub fn from_obj(inner: RArc<HostObj>) -> Self {
+        Host { inner }
+    }
+
+    /// Another plugin, built from its `[plugin:NAME]` section before this one (the host builds
+    /// the sections a plugin names in `*_name` options first).
+    pub fn plugin(&self, name: &str) -> Option<PluginHandle> {
+        self.inner
+            .plugin(name.into())
+            .into_option()
+            .map(PluginHandle::new)
+    }
+
+    /// Logs `message` at `level`, tagged with this plugin's id. Never log secrets.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.inner.log(level, message.into());
+    }
+
+    /// Logs at debug level.
+    pub fn debug(&self, message: &str) {
+        self.log(LogLevel::Debug, message);
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::Info, message);
+    }
+
+    /// Logs at warn level.
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::Warn, message);
+    }
+
+    /// Logs at error level.
+    pub fn error(&self, message: &str) {
+        self.log(LogLevel::Error, message);
+    }
+
+    /// The host's clock; use it instead of `SystemTime::now()` so tests can fix time.
+    pub fn now(&self) -> SystemTime {
+        let t = self.inner.now();
+        if t.secs >= 0 {
+            UNIX_EPOCH + Duration::new(t.secs as u64, t.nanos)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(t.secs.unsigned_abs())
+        }
+    }
+
+    /// The host's clock in whole seconds since the epoch.
+    pub fn now_secs(&self) -> i64 {
+        self.inner.now().secs
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Host")
+    }
+}
+
+fn lift<T>(r: RResult<T, RString>) -> Result<T, PluginError> {
+    r.into_result().map_err(|e| PluginError(e.into_string()))
+}
+
+fn missing(role: &str) -> PluginError {
+    PluginError(format!("plugin does not implement {role}"))
+}
+
+/// A built plugin, callable through its roles: what the host's chains hold, and what a
+/// wrapper plugin (such as `memcached`) gets for the plugin it wraps.
+#[derive(Clone)]
+pub struct PluginHandle {
+    obj: PluginObjectRef,
+}
+
+impl PluginHandle {
+    /// Wraps a plugin object.
+    pub fn new(obj: PluginObjectRef) -> Self {
+        PluginHandle { obj }
+    }
+
+    /// The underlying ABI object.
+    pub fn object(&self) -> &PluginObjectRef {
+        &self.obj
+    }
+
+    /// `true` when the plugin may block on I/O.
+    pub fn does_io(&self) -> bool {
+        self.obj.does_io
+    }
+
+    /// Whether it plays each role.
+    pub fn is_identifier(&self) -> bool {
+        self.obj.identifier.is_some()
+    }
+    /// Whether it authenticates.
+    pub fn is_authenticator(&self) -> bool {
+        self.obj.authenticator.is_some()
+    }
+    /// Whether it challenges.
+    pub fn is_challenger(&self) -> bool {
+        self.obj.challenger.is_some()
+    }
+    /// Whether it adds metadata.
+    pub fn is_mdprovider(&self) -> bool {
+        self.obj.mdprovider.is_some()
+    }
+    /// Whether it classifies requests.
+    pub fn is_classifier(&self) -> bool {
+        self.obj.classifier.is_some()
+    }
+    /// Whether it decides on challenges.
+    pub fn is_decider(&self) -> bool {
+        self.obj.decider.is_some()
+    }
+
+    /// The names of the roles it plays, for diagnostics.
+    pub fn role_names(&self) -> Vec<&'static str> {
+        let o = &self.obj;
+        [
+            (o.identifier.is_some(), "identifier"),
+            (o.authenticator.is_some(), "authenticator"),
+            (o.challenger.is_some(), "challenger"),
+            (o.mdprovider.is_some(), "mdprovider"),
+            (o.classifier.is_some(), "classifier"),
+            (o.decider.is_some(), "decider"),
+        ]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect()
+    }
+
+    /// Calls [`Identifier::identify`](crate::Identifier::identify).
+    pub fn identify(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+    ) -> Result<Option<Identity>, PluginError> {
+        match &self.obj.identifier {
+            ROption::RSome(i) => lift(i.identify(req, env)).map(ROption::into_option),
+            ROption::RNone => Err(missing("Identifier")),
+        }
+    }
+
+    /// Calls [`Identifier::remember`](crate::Identifier::remember).
+    pub fn remember(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+        identity: &Identity,
+    ) -> Result<Vec<HeaderField>, PluginError> {
+        match &self.obj.identifier {
+            ROption::RSome(i) => lift(i.remember(req, env, identity)).map(|v| v.into_vec()),
+            ROption::RNone => Err(missing("Identifier")),
+        }
+    }
+
+    /// Calls [`Identifier::forget`](crate::Identifier::forget).
+    pub fn forget(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+        identity: &Identity,
+    ) -> Result<Vec<HeaderField>, PluginError> {
+        match &self.obj.identifier {
+            ROption::RSome(i) => lift(i.forget(req, env, identity)).map(|v| v.into_vec()),
+            ROption::RNone => Err(missing("Identifier")),
+        }
+    }
+
+    /// Calls [`Authenticator::authenticate`](crate::Authenticator::authenticate).
+    pub fn authenticate(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+        identity: &mut Identity,
+    ) -> Result<Option<Value>, PluginError> {
+        match &self.obj.authenticator {
+            ROption::RSome(a) => lift(a.authenticate(req, env, identity)).map(ROption::into_option),
+            ROption::RNone => Err(missing("Authenticator")),
+        }
+    }
+
+    /// Calls [`Challenger::challenge`](crate::Challenger::challenge).
+    pub fn challenge(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+        status: u16,
+        app_headers: &[HeaderField],
+        forget_headers: &[HeaderField],
+    ) -> Result<Option<Response>, PluginError> {
+        match &self.obj.challenger {
+            ROption::RSome(c) => lift(c.challenge(
+                req,
+                env,
+                status,
+                RSlice::from_slice(app_headers),
+                RSlice::from_slice(forget_headers),
+            ))
+            .map(ROption::into_option),
+            ROption::RNone => Err(missing("Challenger")),
+        }
+    }
+
+    /// Calls [`MetadataProvider::add_metadata`](crate::MetadataProvider::add_metadata).
+    pub fn add_metadata(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+        identity: &mut Identity,
+    ) -> Result<(), PluginError> {
+        match &self.obj.mdprovider {
+            ROption::RSome(m) => lift(m.add_metadata(req, env, identity)),
+            ROption::RNone => Err(missing("MetadataProvider")),
+        }
+    }
+
+    /// Calls [`RequestClassifier::classify`](crate::RequestClassifier::classify).
+    pub fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<String, PluginError> {
+        match &self.obj.classifier {
+            ROption::RSome(c) => lift(c.classify(req, env)).map(RString::into_string),
+            ROption::RNone => Err(missing("RequestClassifier")),
+        }
+    }
+
+    /// Calls [`ChallengeDecider::decide`](crate::ChallengeDecider::decide).
+    pub fn decide(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ,
+        status: u16,
+        headers: &[HeaderField],
+    ) -> Result<bool, PluginError> {
+        match &self.obj.decider {
+            ROption::RSome(d) => lift(d.decide(req, env, status, RSlice::from_slice(headers))),
+            ROption::RNone => Err(missing("ChallengeDecider")),
+        }
+    }
+}
+
+impl std::fmt::Debug for PluginHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHandle")
+            .field("roles", &self.role_names())
+            .finish()
+    }
+}
