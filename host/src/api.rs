@@ -1,0 +1,959 @@
+//! `ApiFactory` (immutable, shared by all requests) and `Api` (one per request): repoze.who's
+//! `APIFactory`/`API`, with the same ranking, classification and challenge rules.
+//!
+//! A request flows: classify → identify (every matching identifier) → authenticate (every
+//! matching authenticator × every identity, ranked by authenticator order, then identity
+//! order) → add metadata to the winner → the application → decide → challenge or remember.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rewho_plugin_api::{
+    Environ, HeaderField, Identity, PluginError, PluginHandle, Request, Response, Value,
+    AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY,
+};
+
+use crate::builtins::{builtin_library, BUILTIN_LIBRARY};
+use crate::config::{Config, ConfigError};
+use crate::loader::{PluginLibrary, PluginPath};
+use crate::registry::{
+    system_clock, BuildError, Clock, PluginRegistry, PluginSpec, RegistryBuilder,
+};
+
+/// The role a chain holds; used in messages and to check that plugins play it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `[identifiers]`.
+    Identifier,
+    /// `[authenticators]`.
+    Authenticator,
+    /// `[challengers]`.
+    Challenger,
+    /// `[mdproviders]`.
+    MetadataProvider,
+    /// `[general] request_classifier`.
+    RequestClassifier,
+    /// `[general] challenge_decider`.
+    ChallengeDecider,
+}
+
+impl Role {
+    fn noun(self) -> &'static str {
+        match self {
+            Role::Identifier => "an identifier",
+            Role::Authenticator => "an authenticator",
+            Role::Challenger => "a challenger",
+            Role::MetadataProvider => "a metadata provider",
+            Role::RequestClassifier => "a request classifier",
+            Role::ChallengeDecider => "a challenge decider",
+        }
+    }
+
+    fn played_by(self, h: &PluginHandle) -> bool {
+        match self {
+            Role::Identifier => h.is_identifier(),
+            Role::Authenticator => h.is_authenticator(),
+            Role::Challenger => h.is_challenger(),
+            Role::MetadataProvider => h.is_mdprovider(),
+            Role::RequestClassifier => h.is_classifier(),
+            Role::ChallengeDecider => h.is_decider(),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Role::Identifier => "identify",
+            Role::Authenticator => "authenticate",
+            Role::Challenger => "challenge",
+            Role::MetadataProvider => "add_metadata",
+            Role::RequestClassifier => "classify",
+            Role::ChallengeDecider => "decide",
+        }
+    }
+}
+
+/// One entry of a chain: a plugin and the classification it is limited to.
+#[derive(Debug, Clone)]
+pub struct ChainLink {
+    /// The name the chain used (a plugin id, or a built-in name).
+    pub name: String,
+    /// `name;classifier`: only requests classified so use this plugin. `None` = all.
+    pub classifier: Option<String>,
+    /// The plugin.
+    pub handle: PluginHandle,
+    /// Where it came from, for diagnostics (library path).
+    pub library: PathBuf,
+}
+
+impl ChainLink {
+    fn matches(&self, classification: &str) -> bool {
+        self.classifier.as_deref().is_none_or(|c| c == classification)
+    }
+}
+
+/// An entry as written: `name` or `name;classifier`, and where.
+#[derive(Debug, Clone)]
+pub struct EntrySpec {
+    /// Plugin id or built-in/dotted name.
+    pub name: String,
+    /// Optional classifier.
+    pub classifier: Option<String>,
+    /// `who.ini:14: [identifiers]` or empty.
+    pub origin: String,
+}
+
+impl EntrySpec {
+    /// Parses `name` / `name;classifier` as given in code.
+    pub fn parse(entry: &str) -> EntrySpec {
+        let (name, classifier) = match entry.split_once(';') {
+            Some((n, c)) => (n.to_owned(), Some(c.to_owned())),
+            None => (entry.to_owned(), None),
+        };
+        EntrySpec {
+            name,
+            classifier,
+            origin: String::new(),
+        }
+    }
+}
+
+/// Why an [`ApiFactory`] could not be built: every problem found, each with its location.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FactoryError {
+    /// The config file could not be read or parsed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Plugins or chains are wrong; all problems are listed.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Setup(Vec<SetupError>),
+}
+
+/// One problem found while building plugins and chains.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A plugin section failed to build.
+    #[error(transparent)]
+    Plugin(#[from] BuildError),
+    /// A chain entry is wrong (unknown name, wrong role).
+    #[error("{at}: {message}")]
+    Chain {
+        /// `who.ini:14: [identifiers]`.
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Builds an [`ApiFactory`] from a config file or in code.
+pub struct ApiFactoryBuilder {
+    source: Option<PathBuf>,
+    config_dir: PathBuf,
+    plugin_path: Vec<PathBuf>,
+    clock: Clock,
+    specs: Vec<PluginSpec>,
+    identifiers: Vec<EntrySpec>,
+    authenticators: Vec<EntrySpec>,
+    challengers: Vec<EntrySpec>,
+    mdproviders: Vec<EntrySpec>,
+    request_classifier: Option<EntrySpec>,
+    challenge_decider: Option<EntrySpec>,
+    remote_user_key: String,
+    trusted_proxies: Vec<String>,
+    statics: Vec<(String, PluginLibrary)>,
+}
+
+impl Default for ApiFactoryBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApiFactoryBuilder {
+    /// An empty builder: no plugins, repoze.who's default classifier and decider.
+    pub fn new() -> Self {
+        ApiFactoryBuilder {
+            source: None,
+            config_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            plugin_path: Vec::new(),
+            clock: system_clock(),
+            specs: Vec::new(),
+            identifiers: Vec::new(),
+            authenticators: Vec::new(),
+            challengers: Vec::new(),
+            mdproviders: Vec::new(),
+            request_classifier: None,
+            challenge_decider: None,
+            remote_user_key: "REMOTE_USER".to_owned(),
+            trusted_proxies: Vec::new(),
+            statics: Vec::new(),
+        }
+    }
+
+    /// A builder holding everything a parsed who.ini says.
+    pub fn from_config(config: &Config) -> Self {
+        let file = config.file.display().to_string();
+        let at = |line: usize| format!("{file}:{line}");
+        let entries = |section: &str, list: &[crate::config::ChainEntry]| {
+            list.iter()
+                .map(|e| EntrySpec {
+                    name: e.name.clone(),
+                    classifier: e.classifier.clone(),
+                    origin: format!("{}: [{section}]", at(e.line)),
+                })
+                .collect::<Vec<_>>()
+        };
+        let general = |s: &Option<crate::config::Setting>| {
+            s.as_ref().map(|s| EntrySpec {
+                name: s.value.trim().to_owned(),
+                classifier: None,
+                origin: format!("{}: [general]", at(s.line)),
+            })
+        };
+        let mut b = ApiFactoryBuilder::new();
+        b.source = Some(config.file.clone());
+        b.config_dir = config.here.clone();
+        b.plugin_path = config.general.plugin_path.clone();
+        b.specs = config
+            .plugins
+            .iter()
+            .map(|p| PluginSpec {
+                id: p.id.clone(),
+                use_: p.use_.value.clone(),
+                options: p.options.clone(),
+                origin: at(p.line),
+            })
+            .collect();
+        b.identifiers = entries("identifiers", &config.identifiers);
+        b.authenticators = entries("authenticators", &config.authenticators);
+        b.challengers = entries("challengers", &config.challengers);
+        b.mdproviders = entries("mdproviders", &config.mdproviders);
+        b.request_classifier = general(&config.general.request_classifier);
+        b.challenge_decider = general(&config.general.challenge_decider);
+        b.remote_user_key = config.general.remote_user_key.clone();
+        b.trusted_proxies = config.general.trusted_proxies.clone();
+        b
+    }
+
+    /// Adds a plugin, as a `[plugin:id]` section with `use = use_` and `options` would.
+    pub fn plugin(mut self, id: &str, use_: &str, options: &[(&str, &str)]) -> Self {
+        self.specs.push(PluginSpec {
+            id: id.to_owned(),
+            use_: use_.to_owned(),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            origin: String::new(),
+        });
+        self
+    }
+
+    /// Sets `[identifiers] plugins` (`name` or `name;classifier` entries).
+    pub fn identifiers(mut self, entries: &[&str]) -> Self {
+        self.identifiers = entries.iter().map(|e| EntrySpec::parse(e)).collect();
+        self
+    }
+
+    /// Sets `[authenticators] plugins`.
+    pub fn authenticators(mut self, entries: &[&str]) -> Self {
+        self.authenticators = entries.iter().map(|e| EntrySpec::parse(e)).collect();
+        self
+    }
+
+    /// Sets `[challengers] plugins`.
+    pub fn challengers(mut self, entries: &[&str]) -> Self {
+        self.challengers = entries.iter().map(|e| EntrySpec::parse(e)).collect();
+        self
+    }
+
+    /// Sets `[mdproviders] plugins`.
+    pub fn mdproviders(mut self, entries: &[&str]) -> Self {
+        self.mdproviders = entries.iter().map(|e| EntrySpec::parse(e)).collect();
+        self
+    }
+
+    /// Sets `[general] request_classifier` (a plugin id or built-in/dotted name).
+    pub fn request_classifier(mut self, name: &str) -> Self {
+        self.request_classifier = Some(EntrySpec::parse(name));
+        self
+    }
+
+    /// Sets `[general] challenge_decider`.
+    pub fn challenge_decider(mut self, name: &str) -> Self {
+        self.challenge_decider = Some(EntrySpec::parse(name));
+        self
+    }
+
+    /// Sets `[general] remote_user_key` (default `REMOTE_USER`).
+    pub fn remote_user_key(mut self, key: &str) -> Self {
+        self.remote_user_key = key.to_owned();
+        self
+    }
+
+    /// Folders searched first for short plugin names.
+    pub fn plugin_path(mut self, dirs: &[PathBuf]) -> Self {
+        self.plugin_path = dirs.to_vec();
+        self
+    }
+
+    /// The folder relative plugin files and options resolve against.
+    pub fn config_dir(mut self, dir: &Path) -> Self {
+        self.config_dir = dir.to_owned();
+        self
+    }
+
+    /// Replaces the clock plugins read (tests move time with it).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Registers a statically linked library under a short name.
+    pub fn static_library(mut self, name: &str, library: PluginLibrary) -> Self {
+        self.statics.push((name.to_owned(), library));
+        self
+    }
+
+    /// Builds every plugin and chain, collecting every problem.
+    pub fn build(self) -> Result<ApiFactory, FactoryError> {
+        let mut builder = RegistryBuilder::new(
+            PluginPath::new(&self.plugin_path),
+            self.config_dir.clone(),
+            self.clock.clone(),
+        );
+        for (name, lib) in &self.statics {
+            builder.static_library(name, *lib);
+        }
+        let mut errors: Vec<SetupError> = Vec::new();
+        let registry = match builder.build_all(&self.specs) {
+            Ok(r) => r,
+            Err(es) => {
+                errors.extend(es.into_iter().map(SetupError::Plugin));
+                PluginRegistry::default()
+            }
+        };
+        let plugins_ok = errors.is_empty();
+        let mut resolver = Resolver {
+            registry: &registry,
+            builder: &builder,
+            specs: &self.specs,
+            extra: Vec::new(),
+            errors: &mut errors,
+        };
+        let identifiers = resolver.chain(&self.identifiers, Role::Identifier, plugins_ok);
+        let authenticators = resolver.chain(&self.authenticators, Role::Authenticator, plugins_ok);
+        let challengers = resolver.chain(&self.challengers, Role::Challenger, plugins_ok);
+        let mdproviders = resolver.chain(&self.mdproviders, Role::MetadataProvider, plugins_ok);
+        let default_entry = |name: &str| EntrySpec {
+            name: name.to_owned(),
+            classifier: None,
+            origin: String::new(),
+        };
+        let classifier = resolver.single(
+            self.request_classifier
+                .clone()
+                .unwrap_or_else(|| default_entry("default_request_classifier")),
+            Role::RequestClassifier,
+            plugins_ok,
+        );
+        let decider = resolver.single(
+            self.challenge_decider
+                .clone()
+                .unwrap_or_else(|| default_entry("default_challenge_decider")),
+            Role::ChallengeDecider,
+            plugins_ok,
+        );
+        if !errors.is_empty() {
+            return Err(FactoryError::Setup(errors));
+        }
+        let (Some(classifier), Some(decider)) = (classifier, decider) else {
+            return Err(FactoryError::Setup(vec![SetupError::Chain {
+                at: "[general]".into(),
+                message: "no request classifier or challenge decider".into(),
+            }]));
+        };
+        let all = identifiers
+            .iter()
+            .chain(&authenticators)
+            .chain(&challengers)
+            .chain(&mdproviders)
+            .chain([&classifier, &decider]);
+        let does_io = all.into_iter().any(|l| l.handle.does_io());
+        Ok(ApiFactory {
+            inner: Arc::new(FactoryInner {
+                identifiers,
+                authenticators,
+                challengers,
+                mdproviders,
+                classifier,
+                decider,
+                remote_user_key: self.remote_user_key,
+                registry,
+                source: self.source,
+                trusted_proxies: self.trusted_proxies,
+                does_io,
+            }),
+        })
+    }
+}
+
+/// Turns chain entries into links: plugin ids first, then built-in and dotted names (built
+/// with no options, as repoze.who's `_getPlugin` does).
+struct Resolver<'a> {
+    registry: &'a PluginRegistry,
+    builder: &'a RegistryBuilder,
+    specs: &'a [PluginSpec],
+    extra: Vec<(String, PluginHandle, PathBuf)>,
+    errors: &'a mut Vec<SetupError>,
+}
+
+impl Resolver<'_> {
+    fn lookup(&mut self, entry: &EntrySpec) -> Result<(PluginHandle, PathBuf), String> {
+        if let Some(p) = self.registry.get(&entry.name) {
+            return Ok((p.handle.clone(), p.library.path().to_owned()));
+        }
+        if self.specs.iter().any(|s| s.id == entry.name) {
+            // The section exists but failed to build; its own error is reported already.
+            return Err(String::new());
+        }
+        if let Some((_, h, p)) = self.extra.iter().find(|(n, _, _)| *n == entry.name) {
+            return Ok((h.clone(), p.clone()));
+        }
+        let builtin = builtin_library();
+        let use_ = if builtin.factory_names().contains(&entry.name.as_str()) {
+            format!("{BUILTIN_LIBRARY}:{}", entry.name)
+        } else {
+            entry.name.clone()
+        };
+        let spec = PluginSpec {
+            id: entry.name.clone(),
+            use_,
+            options: Vec::new(),
+            origin: entry.origin.clone(),
+        };
+        match self.builder.build_one(&spec) {
+            Ok(built) => {
+                let path = built.library.path().to_owned();
+                self.extra
+                    .push((entry.name.clone(), built.handle.clone(), path.clone()));
+                Ok((built.handle, path))
+            }
+            Err(BuildError::NotFound { .. }) => Err(format!(
+                "`{}` is neither a [plugin:{}] section nor a known plugin or built-in name",
+                entry.name, entry.name
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn link(&mut self, entry: &EntrySpec, role: Role, plugins_ok: bool) -> Option<ChainLink> {
+        let at = if entry.origin.is_empty() {
+            "(code)".to_owned()
+        } else {
+            entry.origin.clone()
+        };
+        match self.lookup(entry) {
+            Ok((handle, library)) => {
+                if !role.played_by(&handle) {
+                    self.errors.push(SetupError::Chain {
+                        at,
+                        message: format!(
+                            "`{}` is not {} (it is: {})",
+                            entry.name,
+                            role.noun(),
+                            handle.role_names().join(", ")
+                        ),
+                    });
+                    return None;
+                }
+                Some(ChainLink {
+                    name: entry.name.clone(),
+                    classifier: entry.classifier.clone(),
+                    handle,
+                    library,
+                })
+            }
+            Err(message) => {
+                if !message.is_empty() && plugins_ok || !message.is_empty() {
+                    self.errors.push(SetupError::Chain { at, message });
+                }
+                None
+            }
+        }
+    }
+
+    fn chain(&mut self, entries: &[EntrySpec], role: Role, plugins_ok: bool) -> Vec<ChainLink> {
+        entries
+            .iter()
+            .filter_map(|e| self.link(e, role, plugins_ok))
+            .collect()
+    }
+
+    fn single(&mut self, entry: EntrySpec, role: Role, plugins_ok: bool) -> Option<ChainLink> {
+        self.link(&entry, role, plugins_ok)
+    }
+}
+
+struct FactoryInner {
+    identifiers: Vec<ChainLink>,
+    authenticators: Vec<ChainLink>,
+    challengers: Vec<ChainLink>,
+    mdproviders: Vec<ChainLink>,
+    classifier: ChainLink,
+    decider: ChainLink,
+    remote_user_key: String,
+    registry: PluginRegistry,
+    source: Option<PathBuf>,
+    trusted_proxies: Vec<String>,
+    does_io: bool,
+}
+
+/// The configured plugins and chains, immutable and shared by every request (`Send + Sync`,
+/// cheap to clone). repoze.who's `APIFactory`.
+#[derive(Clone)]
+pub struct ApiFactory {
+    inner: Arc<FactoryInner>,
+}
+
+impl std::fmt::Debug for ApiFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |c: &[ChainLink]| c.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+        f.debug_struct("ApiFactory")
+            .field("identifiers", &names(&self.inner.identifiers))
+            .field("authenticators", &names(&self.inner.authenticators))
+            .field("challengers", &names(&self.inner.challengers))
+            .field("mdproviders", &names(&self.inner.mdproviders))
+            .finish()
+    }
+}
+
+impl ApiFactory {
+    /// Reads `path` and builds everything it configures.
+    pub fn from_config_file(path: &Path) -> Result<ApiFactory, FactoryError> {
+        let config = Config::from_file(path)?;
+        ApiFactoryBuilder::from_config(&config).build()
+    }
+
+    /// Starts a factory in code.
+    pub fn builder() -> ApiFactoryBuilder {
+        ApiFactoryBuilder::new()
+    }
+
+    /// The per-request API for `req`. Create one per request and keep it for the request's
+    /// lifetime (the edges store it in the request's extensions), as repoze.who caches
+    /// `environ['repoze.who.api']`.
+    pub fn api<'r>(&'r self, req: Request<'r>) -> Api<'r> {
+        self.api_with_environ(req, Environ::new())
+    }
+
+    /// Like [`api`](Self::api), with an environ the edge prepared (e.g. a `REMOTE_USER` the
+    /// server already authenticated).
+    pub fn api_with_environ<'r>(&'r self, req: Request<'r>, mut env: Environ) -> Api<'r> {
+        let inner = &*self.inner;
+        let classification = match inner.classifier.handle.classify(&req, &mut env) {
+            Ok(c) => c,
+            Err(e) => {
+                plugin_failed(&inner.classifier, Role::RequestClassifier, &e);
+                String::new()
+            }
+        };
+        tracing::trace!(classification = %classification, "request classified");
+        Api {
+            factory: inner,
+            req,
+            env,
+            classification,
+            identity: None,
+            authenticated: false,
+        }
+    }
+
+    /// The identifiers chain.
+    pub fn identifiers(&self) -> &[ChainLink] {
+        &self.inner.identifiers
+    }
+    /// The authenticators chain.
+    pub fn authenticators(&self) -> &[ChainLink] {
+        &self.inner.authenticators
+    }
+    /// The challengers chain.
+    pub fn challengers(&self) -> &[ChainLink] {
+        &self.inner.challengers
+    }
+    /// The metadata providers chain.
+    pub fn mdproviders(&self) -> &[ChainLink] {
+        &self.inner.mdproviders
+    }
+    /// The request classifier.
+    pub fn request_classifier(&self) -> &ChainLink {
+        &self.inner.classifier
+    }
+    /// The challenge decider.
+    pub fn challenge_decider(&self) -> &ChainLink {
+        &self.inner.decider
+    }
+    /// Every built `[plugin:ID]`, in build order.
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.inner.registry
+    }
+    /// The environ key holding the user id (`REMOTE_USER`).
+    pub fn remote_user_key(&self) -> &str {
+        &self.inner.remote_user_key
+    }
+    /// The config file this factory was built from, if any.
+    pub fn source(&self) -> Option<&Path> {
+        self.inner.source.as_deref()
+    }
+    /// `[general] trusted_proxies` as written.
+    pub fn trusted_proxies(&self) -> &[String] {
+        &self.inner.trusted_proxies
+    }
+    /// `true` when some plugin in a chain blocks on I/O: async edges then run requests on a
+    /// blocking thread.
+    pub fn does_io(&self) -> bool {
+        self.inner.does_io
+    }
+}
+
+fn plugin_failed(link: &ChainLink, role: Role, e: &PluginError) {
+    tracing::warn!(
+        target: "rewho::chain",
+        plugin = %link.name,
+        call = role.label(),
+        error = %e,
+        "plugin call failed; skipping it for this request"
+    );
+}
+
+/// What the edge does after [`Api::ingress`].
+#[derive(Debug)]
+pub enum Ingress {
+    /// The remote user was already set: call the app without authenticating.
+    PassThrough,
+    /// Call the application (the identity, if any, is in the Api).
+    Continue,
+    /// An identifier answered the request itself (e.g. a redirect): send this.
+    Respond(Response),
+}
+
+/// What the edge does with the application's response after [`Api::egress`].
+#[derive(Debug)]
+pub enum Egress {
+    /// Replace the response with this challenge.
+    Challenge(Response),
+    /// Keep the response and append these headers.
+    Remember(Vec<HeaderField>),
+    /// A challenge was required but no challenger answered (a configuration error; repoze.who
+    /// raises here). Edges answer 500.
+    NoChallenger,
+}
+
+/// Per-request API: repoze.who's `API`. Holds the request view, its environ, the
+/// classification and the authenticated identity.
+pub struct Api<'r> {
+    factory: &'r FactoryInner,
+    req: Request<'r>,
+    env: Environ,
+    classification: String,
+    identity: Option<Identity>,
+    authenticated: bool,
+}
+
+impl std::fmt::Debug for Api<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("classification", &self.classification)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl<'r> Api<'r> {
+    /// The request's classification (`browser`, `dav`, `xmlpost`, …).
+    pub fn classification(&self) -> &str {
+        &self.classification
+    }
+
+    /// The request view.
+    pub fn request(&self) -> &Request<'r> {
+        &self.req
+    }
+
+    /// The per-request environ (REMOTE_USER, tokens, downstream header edits).
+    pub fn environ(&self) -> &Environ {
+        &self.env
+    }
+
+    /// Mutable environ, for edges and applications.
+    pub fn environ_mut(&mut self) -> &mut Environ {
+        &mut self.env
+    }
+
+    /// The authenticated identity, if [`authenticate`](Self::authenticate) found one and no
+    /// logout cleared it.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Replaces the identity (an application's "identity reset"; `None` forgets it).
+    pub fn set_identity(&mut self, identity: Option<Identity>) {
+        self.identity = identity;
+        self.authenticated = true;
+    }
+
+    /// The authenticated user id (`REMOTE_USER`).
+    pub fn userid(&self) -> Option<&Value> {
+        self.identity.as_ref().and_then(Identity::userid)
+    }
+
+    fn matching<'c>(&self, chain: &'c [ChainLink]) -> impl Iterator<Item = &'c ChainLink> + 'c {
+        let classification = self.classification.clone();
+        chain.iter().filter(move |l| l.matches(&classification))
+    }
+
+    /// `-> identity | None`: identify, authenticate, rank, add metadata. The result is kept
+    /// for the request: later calls return it without calling plugins again.
+    pub fn authenticate(&mut self) -> Option<&Identity> {
+        if !self.authenticated {
+            self.authenticated = true;
+            self.identity = self.run_authentication();
+            if let Some(userid) = self.identity.as_ref().and_then(Identity::userid) {
+                self.env
+                    .set(self.factory.remote_user_key.as_str(), userid.clone());
+            }
+        }
+        self.identity.as_ref()
+    }
+
+    fn run_authentication(&mut self) -> Option<Identity> {
+        let f = self.factory;
+        // Identify: every matching identifier's result is kept, in chain order.
+        let mut found: Vec<(&ChainLink, Identity)> = Vec::new();
+        for link in self.matching(&f.identifiers) {
+            match link.handle.identify(&self.req, &mut self.env) {
+                Ok(Some(identity)) => found.push((link, identity)),
+                Ok(None) => {}
+                Err(e) => plugin_failed(link, Role::Identifier, &e),
+            }
+        }
+        if found.is_empty() {
+            tracing::debug!(target: "rewho::chain", "no identities found, not authenticating");
+            return None;
+        }
+        let (best, authenticator) = self.rank(&mut found)?;
+        let (identifier, mut identity) = found.swap_remove(best.identity);
+        // The winner's user id, not whatever a later authenticator stamped on the shared
+        // identity (repoze.who leaves those two out of step).
+        identity.insert(USERID_KEY, best.userid);
+        identity.insert(AUTHENTICATOR_KEY, authenticator.name.as_str());
+        identity.insert(IDENTIFIER_KEY, identifier.name.as_str());
+        for link in self.matching(&f.mdproviders) {
+            if let Err(e) = link.handle.add_metadata(&self.req, &mut self.env, &mut identity) {
+                plugin_failed(link, Role::MetadataProvider, &e);
+            }
+        }
+        Some(identity)
+    }
+
+    /// Asks every matching authenticator about every identity, as repoze.who does (later
+    /// authenticators may still add keys to identities); the best result has the lowest
+    /// (authenticator position, identity position), which is the first hit in this order.
+    fn rank(
+        &mut self,
+        identities: &mut [(&ChainLink, Identity)],
+    ) -> Option<(Ranked, &'r ChainLink)> {
+        let f = self.factory;
+        let mut best: Option<(Ranked, &'r ChainLink)> = None;
+        for link in self.matching(&f.authenticators) {
+            for (index, (_, identity)) in identities.iter_mut().enumerate() {
+                match link.handle.authenticate(&self.req, &mut self.env, identity) {
+                    Ok(Some(userid)) => {
+                        identity.insert(USERID_KEY, userid.clone());
+                        if best.is_none() {
+                            best = Some((
+                                Ranked {
+                                    identity: index,
+                                    userid,
+                                },
+                                link,
+                            ));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => plugin_failed(link, Role::Authenticator, &e),
+                }
+            }
+        }
+        best
+    }
+
+    /// `(status, app_headers) -> response | None`: forget headers from the identity's
+    /// identifier, then the first matching challenger that answers.
+    pub fn challenge(&mut self, status: u16, app_headers: &[HeaderField]) -> Option<Response> {
+        let f = self.factory;
+        let mut forget_headers = Vec::new();
+        if let Some(identity) = self.identity.clone() {
+            if let Some(link) = self.identifier_of(&identity) {
+                match link.handle.forget(&self.req, &mut self.env, &identity) {
+                    Ok(h) => forget_headers.extend(h),
+                    Err(e) => plugin_failed(link, Role::Identifier, &e),
+                }
+            }
+        }
+        for link in self.matching(&f.challengers) {
+            match link.handle.challenge(
+                &self.req,
+                &mut self.env,
+                status,
+                app_headers,
+                &forget_headers,
+            ) {
+                Ok(Some(response)) => return Some(response),
+                Ok(None) => {}
+                Err(e) => plugin_failed(link, Role::Challenger, &e),
+            }
+        }
+        tracing::info!(target: "rewho::chain", "no challenge app returned");
+        None
+    }
+
+    fn identifier_of(&self, identity: &Identity) -> Option<&'r ChainLink> {
+        let name = identity.get_str(IDENTIFIER_KEY)?;
+        self.factory.identifiers.iter().find(|l| l.name == name)
+    }
+
+    /// `identity? -> [headers]`: the identity's identifier's remember headers. Without an
+    /// argument, the request's authenticated identity (none after [`logout`](Self::logout)).
+    pub fn remember(&mut self, identity: Option<&Identity>) -> Vec<HeaderField> {
+        self.remember_or_forget(identity, true)
+    }
+
+    /// `identity? -> [headers]`: the identity's identifier's forget headers.
+    pub fn forget(&mut self, identity: Option<&Identity>) -> Vec<HeaderField> {
+        self.remember_or_forget(identity, false)
+    }
+
+    fn remember_or_forget(&mut self, identity: Option<&Identity>, remember: bool) -> Vec<HeaderField> {
+        let identity = match identity {
+            Some(i) => i.clone(),
+            None => match &self.identity {
+                Some(i) => i.clone(),
+                None => return Vec::new(),
+            },
+        };
+        let Some(link) = self.identifier_of(&identity) else {
+            return Vec::new();
+        };
+        let result = if remember {
+            link.handle.remember(&self.req, &mut self.env, &identity)
+        } else {
+            link.handle.forget(&self.req, &mut self.env, &identity)
+        };
+        result.unwrap_or_else(|e| {
+            plugin_failed(link, Role::Identifier, &e);
+            Vec::new()
+        })
+    }
+
+    fn identifiers_named(&self, name: Option<&str>) -> Vec<&'r ChainLink> {
+        self.factory
+            .identifiers
+            .iter()
+            .filter(|l| name.is_none_or(|n| l.name == n))
+            .collect()
+    }
+
+    /// `(credentials, identifier_name?) -> (identity | None, headers)`, for login forms.
+    ///
+    /// Each identifier (or only `identifier_name`) in turn is treated as the source of
+    /// `credentials` and the authenticators are asked; then every such identifier either
+    /// remembers the authenticated identity or, on failure, forgets.
+    pub fn login(
+        &mut self,
+        credentials: Identity,
+        identifier_name: Option<&str>,
+    ) -> (Option<Identity>, Vec<HeaderField>) {
+        let identifiers = self.identifiers_named(identifier_name);
+        let mut authenticated: Option<Identity> = None;
+        for link in &identifiers {
+            let mut found = [(*link, credentials.clone())];
+            if let Some((best, _)) = self.rank(&mut found) {
+                // As repoze.who: the credentials themselves, stamped with the winner's id.
+                let [(_, mut identity)] = found;
+                identity.insert(USERID_KEY, best.userid);
+                authenticated = Some(identity);
+                break;
+            }
+        }
+        let mut headers = Vec::new();
+        let empty = Identity::new();
+        for link in &identifiers {
+            let result = match &authenticated {
+                Some(identity) => link.handle.remember(&self.req, &mut self.env, identity),
+                None => link.handle.forget(&self.req, &mut self.env, &empty),
+            };
+            match result {
+                Ok(h) => headers.extend(h),
+                Err(e) => plugin_failed(link, Role::Identifier, &e),
+            }
+        }
+        (authenticated, headers)
+    }
+
+    /// `identifier_name? -> [headers]`: every identifier's (or one's) forget headers, and
+    /// clears the request's identity so the response does not remember it again.
+    pub fn logout(&mut self, identifier_name: Option<&str>) -> Vec<HeaderField> {
+        let mut headers = Vec::new();
+        let empty = Identity::new();
+        for link in self.identifiers_named(identifier_name) {
+            match link.handle.forget(&self.req, &mut self.env, &empty) {
+                Ok(h) => headers.extend(h),
+                Err(e) => plugin_failed(link, Role::Identifier, &e),
+            }
+        }
+        self.identity = None;
+        self.authenticated = true;
+        headers
+    }
+
+    /// Ingress as repoze.who's middleware does it: pass through when the remote user is
+    /// already set, else authenticate and honour an identifier's replacement response.
+    pub fn ingress(&mut self) -> Ingress {
+        if !self.authenticated && self.env.get(&self.factory.remote_user_key).is_some() {
+            return Ingress::PassThrough;
+        }
+        self.authenticate();
+        match self.env.take_response() {
+            Some(r) => Ingress::Respond(r),
+            None => Ingress::Continue,
+        }
+    }
+
+    /// Egress: ask the decider about the app's response; challenge, or remember.
+    pub fn egress(&mut self, status: u16, app_headers: &[HeaderField]) -> Egress {
+        let f = self.factory;
+        let decision = f
+            .decider
+            .handle
+            .decide(&self.req, &mut self.env, status, app_headers)
+            .unwrap_or_else(|e| {
+                plugin_failed(&f.decider, Role::ChallengeDecider, &e);
+                status == 401
+            });
+        if decision {
+            match self.challenge(status, app_headers) {
+                Some(r) => Egress::Challenge(r),
+                None => Egress::NoChallenger,
+            }
+        } else {
+            Egress::Remember(self.remember(None))
+        }
+    }
+}
+
+struct Ranked {
+    identity: usize,
+    userid: Value,
+}

@@ -1,0 +1,274 @@
+//! Plugins built into the host: repoze.who's default request classifier and its two challenge
+//! deciders, plus the table that maps repoze.who's dotted names onto ours so an existing
+//! who.ini runs unchanged.
+
+use rewho_plugin_api::{
+    ChallengeDecider, Environ, FactoryContext, HeaderField, Plugin, PluginError, Request,
+    RequestClassifier,
+};
+use serde::Deserialize;
+
+use crate::loader::PluginLibrary;
+
+/// Options for the built-ins: none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+/// repoze.who's `default_request_classifier`: `dav`, `xmlpost` or `browser`.
+pub struct DefaultRequestClassifier;
+
+const DAV_METHODS: &[&str] = &[
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "LOCK",
+    "UNLOCK",
+    "TRACE",
+    "DELETE",
+    "COPY",
+    "MOVE",
+];
+
+const DAV_USER_AGENTS: &[&str] = &[
+    "Microsoft Data Access Internet Publishing Provider",
+    "WebDrive",
+    "Zope External Editor",
+    "WebDAVFS",
+    "Goliath",
+    "neon",
+    "davlib",
+    "wsAPI",
+    "Microsoft-WebDAV",
+];
+
+impl Plugin for DefaultRequestClassifier {
+    type Options = NoOptions;
+    const SUMMARY: &'static str = "repoze.who's default request classifier (dav, xmlpost, browser)";
+    fn new(_: NoOptions, _: &FactoryContext<'_>) -> Result<Self, PluginError> {
+        Ok(DefaultRequestClassifier)
+    }
+}
+
+// IRequestClassifier
+impl RequestClassifier for DefaultRequestClassifier {
+    fn classify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<String, PluginError> {
+        Ok(classify_request(req).to_owned())
+    }
+}
+
+/// The classification rules, exactly as repoze.who's: DAV methods, then DAV user agents
+/// (substring match), then `POST` with a `text/xml` content type.
+pub fn classify_request(req: &Request<'_>) -> &'static str {
+    let method = req.method.as_str();
+    if DAV_METHODS.contains(&method) {
+        return "dav";
+    }
+    if let Some(agent) = req.header("user-agent") {
+        if DAV_USER_AGENTS.iter().any(|a| agent.contains(a)) {
+            return "dav";
+        }
+    }
+    if method == "POST"
+        && req
+            .header("content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/xml"))
+    {
+        return "xmlpost";
+    }
+    "browser"
+}
+
+/// repoze.who's `default_challenge_decider`: challenge every 401.
+pub struct DefaultChallengeDecider;
+
+impl Plugin for DefaultChallengeDecider {
+    type Options = NoOptions;
+    const SUMMARY: &'static str = "challenge on every 401 response";
+    fn new(_: NoOptions, _: &FactoryContext<'_>) -> Result<Self, PluginError> {
+        Ok(DefaultChallengeDecider)
+    }
+}
+
+// IChallengeDecider
+impl ChallengeDecider for DefaultChallengeDecider {
+    fn decide(
+        &self,
+        _req: &Request<'_>,
+        _env: &mut Environ,
+        status: u16,
+        _headers: &[HeaderField],
+    ) -> Result<bool, PluginError> {
+        Ok(status == 401)
+    }
+}
+
+/// repoze.who's `passthrough_challenge_decider`: challenge a 401 unless the application
+/// already challenged (it sent `WWW-Authenticate` or an HTML page).
+pub struct PassthroughChallengeDecider;
+
+impl Plugin for PassthroughChallengeDecider {
+    type Options = NoOptions;
+    const SUMMARY: &'static str = "challenge on 401 unless the app already challenged";
+    fn new(_: NoOptions, _: &FactoryContext<'_>) -> Result<Self, PluginError> {
+        Ok(PassthroughChallengeDecider)
+    }
+}
+
+// IChallengeDecider
+impl ChallengeDecider for PassthroughChallengeDecider {
+    fn decide(
+        &self,
+        _req: &Request<'_>,
+        _env: &mut Environ,
+        status: u16,
+        headers: &[HeaderField],
+    ) -> Result<bool, PluginError> {
+        if status != 401 {
+            return Ok(false);
+        }
+        // Header names compare case-insensitively (repoze's dict lookup does not: a bug).
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_str())
+        };
+        if find("www-authenticate").is_some() {
+            return Ok(false);
+        }
+        Ok(match find("content-type") {
+            Some(ct) => !ct.starts_with("text/html"),
+            None => true,
+        })
+    }
+}
+
+/// The name under which the built-in library is known (`use = builtin:passthrough_challenge_decider`).
+pub const BUILTIN_LIBRARY: &str = "builtin";
+
+/// The built-in plugins as a library linked into the host.
+pub fn builtin_library() -> PluginLibrary {
+    PluginLibrary::from_static(
+        "<builtin>",
+        rewho_plugin_api::plugin_module! {
+            "default_request_classifier" => DefaultRequestClassifier: [classifier],
+            "default_challenge_decider" => DefaultChallengeDecider: [decider],
+            "passthrough_challenge_decider" => PassthroughChallengeDecider: [decider],
+        },
+    )
+}
+
+/// What a dotted repoze.who name stands for in rewho: a library short name and a factory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapped {
+    /// Library short name (`auth_tkt`) or [`BUILTIN_LIBRARY`].
+    pub library: &'static str,
+    /// Factory within it; `None` for the library's default.
+    pub factory: Option<&'static str>,
+}
+
+/// Maps repoze.who's dotted names (`repoze.who.plugins.auth_tkt:make_plugin`, the class
+/// names, the `module.Class` spelling, the classifiers) to rewho's plugins.
+pub fn map_dotted_name(name: &str) -> Option<Mapped> {
+    let name = name.trim();
+    // `a.b.c:attr`, or `a.b.c.attr` (the same thing spelled without a colon), or a module.
+    let (module, attr) = match name.split_once(':') {
+        Some((m, a)) => (m, Some(a)),
+        None => (name, None),
+    };
+    let lib = |library: &'static str| Some(Mapped { library, factory: None });
+    let builtin = |factory: &'static str| {
+        Some(Mapped {
+            library: BUILTIN_LIBRARY,
+            factory: Some(factory),
+        })
+    };
+    let full = match attr {
+        Some(a) => format!("{module}.{a}"),
+        None => module.to_owned(),
+    };
+    match full.as_str() {
+        "repoze.who.classifiers.default_request_classifier" => builtin("default_request_classifier"),
+        "repoze.who.classifiers.default_challenge_decider" => builtin("default_challenge_decider"),
+        "repoze.who.classifiers.passthrough_challenge_decider" => {
+            builtin("passthrough_challenge_decider")
+        }
+        _ => {
+            let rest = full.strip_prefix("repoze.who.plugins.")?;
+            let mut parts = rest.split('.');
+            let plugin = parts.next()?;
+            match plugin {
+                "auth_tkt" => lib("auth_tkt"),
+                "basicauth" => lib("basicauth"),
+                "htpasswd" => lib("htpasswd"),
+                "redirector" => lib("redirector"),
+                "memcached" => lib("memcached"),
+                "metadata_cache" => lib("metadata_cache"),
+                _ => None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rewho_plugin_api::Header;
+
+    fn req<'a>(method: &'a str, headers: &'a [Header<'a>]) -> Request<'a> {
+        Request {
+            method: method.into(),
+            scheme: "http".into(),
+            host: "h".into(),
+            path: "/".into(),
+            query: "".into(),
+            remote_addr: "".into(),
+            headers: headers.into(),
+        }
+    }
+
+    #[test]
+    fn classifier_follows_repoze_rules() {
+        assert_eq!(classify_request(&req("PROPFIND", &[])), "dav");
+        assert_eq!(classify_request(&req("OPTIONS", &[])), "dav");
+        let ua = [Header {
+            name: "User-Agent".into(),
+            value: "gvfs/1.0 neon/0.29".into(),
+        }];
+        assert_eq!(classify_request(&req("GET", &ua)), "dav");
+        let xml = [Header {
+            name: "Content-Type".into(),
+            value: "Text/XML; charset=utf-8".into(),
+        }];
+        assert_eq!(classify_request(&req("POST", &xml)), "xmlpost");
+        assert_eq!(classify_request(&req("PUT", &xml)), "browser");
+        assert_eq!(classify_request(&req("GET", &[])), "browser");
+    }
+
+    #[test]
+    fn dotted_names_map_to_plugins() {
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.auth_tkt:make_plugin"),
+            Some(Mapped { library: "auth_tkt", factory: None })
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.basicauth.BasicAuthPlugin"),
+            Some(Mapped { library: "basicauth", factory: None })
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.metadata_cache.memory:make_plugin"),
+            Some(Mapped { library: "metadata_cache", factory: None })
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.memcached"),
+            Some(Mapped { library: "memcached", factory: None })
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.classifiers:passthrough_challenge_decider"),
+            Some(Mapped { library: BUILTIN_LIBRARY, factory: Some("passthrough_challenge_decider") })
+        );
+        assert_eq!(map_dotted_name("my.ldap.authenticator"), None);
+    }
+}

@@ -1,0 +1,26 @@
+//! rewho: an authentication host in the spirit of repoze.who.
+//!
+//! Read a repoze-style `who.ini` ([`Config`]), load each plugin from its shared library
+//! ([`PluginLibrary`]), wire the chains into an [`ApiFactory`], and run one [`Api`] per
+//! request. Modules follow a request's path: `config` → `loader` → `registry` → `api`.
+#![warn(missing_docs)]
+
+mod api;
+mod builtins;
+pub mod config;
+mod loader;
+mod registry;
+mod request;
+
+pub use api::{
+    Api, ApiFactory, ApiFactoryBuilder, ChainLink, Egress, EntrySpec, FactoryError, Ingress,
+    Role, SetupError,
+};
+pub use builtins::{builtin_library, classify_request, map_dotted_name};
+pub use config::{Config, ConfigError};
+pub use loader::{LoadError, PluginLibrary, PluginPath};
+pub use registry::{system_clock, BuildError, Clock, PluginRegistry, UseSpec, UseTarget};
+pub use request::OwnedRequest;
+pub use rewho_plugin_api::{
+    Environ, HeaderField, Identity, Map, PluginHandle, Request, Response, Value, USERID_KEY,
+};

@@ -1,0 +1,352 @@
+//! Finding and loading plugin libraries (`.so`), with errors a person can act on.
+//!
+//! Each library is opened once per process with `lib_header_from_path(..).init_root_module()`
+//! (not `load_from_file`, which caches one module per *type* and so would hand every library
+//! the first one's factories) and is never unloaded: role objects and statics inside it may
+//! live as long as the process. Reloading a config reuses already-open libraries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use abi_stable::abi_stability::abi_checking::{check_layout_compatibility, AbiInstabilityErrors};
+use abi_stable::abi_stability::abi_checking::AbiInstability;
+use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
+use abi_stable::type_layout::TLFieldOrFunction;
+use abi_stable::StableAbi;
+use rewho_plugin_api::abi::{FactoryInfo, PluginModuleRef};
+
+/// Why a plugin library could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file does not exist.
+    #[error("plugin library {path} does not exist")]
+    Missing {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// The file exists but the dynamic loader refused it (not a shared library, wrong
+    /// architecture, missing dependency).
+    #[error("plugin library {path} could not be opened: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// A shared library without rewho's entry point.
+    #[error("{path} is not a rewho plugin: it does not export a rewho plugin module (build it with rewho_plugin_api::export_plugin!)")]
+    NotAPlugin {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Built against a plugin-api whose version cannot work with this host.
+    #[error("{path} was built against rewho-plugin-api {found}, but this host uses {expected}: rebuild the plugin against rewho-plugin-api {expected}")]
+    IncompatibleVersion {
+        /// The file.
+        path: PathBuf,
+        /// The host's plugin-api version.
+        expected: String,
+        /// The library's plugin-api version.
+        found: String,
+    },
+    /// Built against a plugin-api whose types have a different layout.
+    #[error("{path} was built against an incompatible rewho-plugin-api layout: {summary}")]
+    IncompatibleLayout {
+        /// The file.
+        path: PathBuf,
+        /// Which types differ and how (a few lines, not the full layout dump).
+        summary: String,
+    },
+    /// Any other abi_stable failure.
+    #[error("plugin library {path} failed to initialise: {reason}")]
+    Other {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// A loaded plugin library: its path and root module. Cheap to copy; never unloaded.
+#[derive(Clone, Copy)]
+pub struct PluginLibrary {
+    path: &'static Path,
+    module: PluginModuleRef,
+}
+
+impl std::fmt::Debug for PluginLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginLibrary")
+            .field("path", &self.path)
+            .field("factories", &self.factory_names())
+            .finish()
+    }
+}
+
+fn loaded() -> &'static Mutex<HashMap<PathBuf, PluginLibrary>> {
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, PluginLibrary>>> = OnceLock::new();
+    LOADED.get_or_init(Default::default)
+}
+
+impl PluginLibrary {
+    /// Opens the library at `path` (once per process; later calls return the same library).
+    pub fn open(path: &Path) -> Result<PluginLibrary, LoadError> {
+        if !path.exists() {
+            return Err(LoadError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        let mut cache = loaded().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lib) = cache.get(&key) {
+            return Ok(*lib);
+        }
+        let module = load_module(&key)?;
+        let lib = PluginLibrary {
+            path: Box::leak(key.clone().into_boxed_path()),
+            module,
+        };
+        cache.insert(key, lib);
+        Ok(lib)
+    }
+
+    /// Wraps a module linked into this binary (built-ins, static linking in tests and benches).
+    pub fn from_static(name: &'static str, module: PluginModuleRef) -> PluginLibrary {
+        PluginLibrary {
+            path: Path::new(name),
+            module,
+        }
+    }
+
+    /// The library's file (or the static name).
+    pub fn path(&self) -> &'static Path {
+        self.path
+    }
+
+    /// The root module.
+    pub fn module(&self) -> PluginModuleRef {
+        self.module
+    }
+
+    /// The factories the library offers, default first.
+    pub fn factories(&self) -> &'static [FactoryInfo] {
+        self.module.factories().as_slice()
+    }
+
+    /// The factory names, default first.
+    pub fn factory_names(&self) -> Vec<&'static str> {
+        self.factories().iter().map(|f| f.name.as_str()).collect()
+    }
+}
+
+fn load_module(path: &Path) -> Result<PluginModuleRef, LoadError> {
+    let header = lib_header_from_path(path).map_err(|e| match e {
+        LibraryError::OpenError { err, .. } => LoadError::Open {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin {
+            path: path.to_owned(),
+        },
+        other => LoadError::Other {
+            path: path.to_owned(),
+            reason: first_line(&other.to_string()),
+        },
+    })?;
+    // Check the layout ourselves first: abi_stable's own error is a formatted dump of every
+    // type involved (hundreds of lines); ours names the types that differ.
+    if let Some(found) = header.layout() {
+        let expected = <PluginModuleRef as StableAbi>::LAYOUT;
+        if let Err(errs) = check_layout_compatibility(expected, found) {
+            let versions = header.version_strings();
+            let host_version = <PluginModuleRef as RootModule>::VERSION_STRINGS;
+            if versions.version != host_version.version {
+                return Err(LoadError::IncompatibleVersion {
+                    path: path.to_owned(),
+                    expected: host_version.version.to_string(),
+                    found: versions.version.to_string(),
+                });
+            }
+            return Err(LoadError::IncompatibleLayout {
+                path: path.to_owned(),
+                summary: summarize_layout_errors(&errs),
+            });
+        }
+    }
+    header
+        .init_root_module::<PluginModuleRef>()
+        .map_err(|e| match e {
+            LibraryError::IncompatibleVersionNumber {
+                expected_version,
+                actual_version,
+                ..
+            } => LoadError::IncompatibleVersion {
+                path: path.to_owned(),
+                expected: expected_version.to_string(),
+                found: actual_version.to_string(),
+            },
+            LibraryError::AbiInstability(_) => LoadError::IncompatibleLayout {
+                path: path.to_owned(),
+                summary: "the plugin module's types differ from this host's".into(),
+            },
+            other => LoadError::Other {
+                path: path.to_owned(),
+                reason: first_line(&other.to_string()),
+            },
+        })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A few lines naming each type that differs, the field path to it, and what differs.
+fn summarize_layout_errors(errs: &AbiInstabilityErrors) -> String {
+    let mut lines = Vec::new();
+    for err in errs.errors.iter() {
+        let path: Vec<String> = err
+            .stack_trace
+            .iter()
+            .map(|step| match &step.expected {
+                TLFieldOrFunction::Field(f) => {
+                    format!("{}: {}", f.name(), f.layout().name())
+                }
+                TLFieldOrFunction::Function(func) => format!("fn {}", func.name),
+            })
+            .collect();
+        let ty = err
+            .stack_trace
+            .last()
+            .and_then(|step| match &step.expected {
+                TLFieldOrFunction::Field(f) => Some(f.layout().full_type().to_string()),
+                TLFieldOrFunction::Function(_) => None,
+            })
+            .unwrap_or_else(|| "PluginModule".to_owned());
+        for e in err.errs.iter() {
+            lines.push(format!(
+                "type `{ty}` {} (via {})",
+                describe(e),
+                if path.is_empty() {
+                    "the root module".to_owned()
+                } else {
+                    path.join(" → ")
+                }
+            ));
+        }
+        if lines.len() >= 6 {
+            break;
+        }
+    }
+    if lines.is_empty() {
+        lines.push("the root module's layout differs".to_owned());
+    }
+    lines.dedup();
+    lines.truncate(6);
+    lines.join("; ")
+}
+
+fn describe(e: &AbiInstability) -> String {
+    use AbiInstability as AI;
+    fn ef<T: std::fmt::Debug>(what: &str, v: &abi_stable::abi_stability::abi_checking::ExpectedFound<T>) -> String {
+        format!("has a different {what}: host expects {:?}, plugin has {:?}", v.expected, v.found)
+    }
+    match e {
+        AI::Size(v) => ef("size", v),
+        AI::Alignment(v) => ef("alignment", v),
+        AI::FieldCountMismatch(v) => ef("field count", v),
+        AI::TooManyVariants(v) => ef("variant count", v),
+        AI::Name(v) => format!(
+            "is a different type: host expects `{}`, plugin has `{}`",
+            v.expected, v.found
+        ),
+        AI::UnexpectedField(v) => format!(
+            "has an unexpected field: host expects `{}`, plugin has `{}`",
+            v.expected.name(),
+            v.found.name()
+        ),
+        AI::PackageVersion(v) => format!(
+            "comes from another package version: host {}, plugin {}",
+            v.expected, v.found
+        ),
+        other => {
+            let mut s = format!("{other:?}");
+            s.truncate(160);
+            format!("differs: {s}")
+        }
+    }
+}
+
+/// Where short plugin names (`use = auth_tkt`) are looked up, in order.
+#[derive(Debug, Clone, Default)]
+pub struct PluginPath {
+    dirs: Vec<PathBuf>,
+}
+
+impl PluginPath {
+    /// `[general] plugin_path`, then `REWHO_PLUGIN_PATH`, then the defaults: the folder of the
+    /// running executable (and its parent when that is cargo's `deps/`), then the workspace's
+    /// own `target/{debug,release}` so a checkout finds its freshly built plugins.
+    pub fn new(configured: &[PathBuf]) -> PluginPath {
+        let mut dirs: Vec<PathBuf> = configured.to_vec();
+        if let Some(env) = std::env::var_os("REWHO_PLUGIN_PATH") {
+            dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            if let Some(dir) = exe.parent() {
+                dirs.push(dir.to_owned());
+                if dir.file_name().is_some_and(|n| n == "deps") {
+                    if let Some(parent) = dir.parent() {
+                        dirs.push(parent.to_owned());
+                    }
+                }
+            }
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
+        let profile_first = if cfg!(debug_assertions) {
+            ["debug", "release"]
+        } else {
+            ["release", "debug"]
+        };
+        for p in profile_first {
+            dirs.push(target.join(p));
+        }
+        let mut seen = std::collections::HashSet::new();
+        dirs.retain(|d| seen.insert(d.clone()));
+        PluginPath { dirs }
+    }
+
+    /// The folders searched, in order.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// The file names a short name may have: `librewho_plugin_NAME.so` (what cargo builds),
+    /// `rewho_plugin_NAME.so`, `libNAME.so`, `NAME.so`.
+    pub fn candidates(name: &str) -> Vec<String> {
+        let n = name.replace('-', "_");
+        let ext = std::env::consts::DLL_EXTENSION;
+        let pre = std::env::consts::DLL_PREFIX;
+        vec![
+            format!("{pre}rewho_plugin_{n}.{ext}"),
+            format!("rewho_plugin_{n}.{ext}"),
+            format!("{pre}{n}.{ext}"),
+            format!("{n}.{ext}"),
+        ]
+    }
+
+    /// The first existing file for `name`.
+    pub fn find(&self, name: &str) -> Option<PathBuf> {
+        let candidates = Self::candidates(name);
+        self.dirs.iter().find_map(|dir| {
+            candidates
+                .iter()
+                .map(|c| dir.join(c))
+                .find(|p| p.is_file())
+        })
+    }
+}

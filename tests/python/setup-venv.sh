@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Creates <workspace>/.venv with the Python interop oracles (repoze.who, itsdangerous, …).
+# Idempotent: re-running only installs what is missing. Tests look for .venv/bin/python
+# (or $REWHO_PYTHON).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="$root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
+"$venv/bin/python" -c 'import repoze.who.api, repoze.who.plugins.auth_tkt, itsdangerous; print("python oracles ready")'
