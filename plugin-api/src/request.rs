@@ -68,6 +68,10 @@ pub struct Request<'a> {
     pub remote_addr: RStr<'a>,
     /// The request headers in arrival order.
     pub headers: RSlice<'a, Header<'a>>,
+    /// Only in the host's ABI-mismatch test fixture: changes this type's layout on purpose.
+    #[cfg(feature = "__abi_break_for_tests")]
+    #[doc(hidden)]
+    pub __abi_break: u64,
 }
 
 impl<'a> Request<'a> {
