@@ -87,7 +87,9 @@ pub struct ChainLink {
 
 impl ChainLink {
     fn matches(&self, classification: &str) -> bool {
-        self.classifier.as_deref().is_none_or(|c| c == classification)
+        self.classifier
+            .as_deref()
+            .is_none_or(|c| c == classification)
     }
 }
 
@@ -750,7 +752,10 @@ impl<'r> Api<'r> {
         identity.insert(AUTHENTICATOR_KEY, authenticator.name.as_str());
         identity.insert(IDENTIFIER_KEY, identifier.name.as_str());
         for link in self.matching(&f.mdproviders) {
-            if let Err(e) = link.handle.add_metadata(&self.req, &mut self.env, &mut identity) {
+            if let Err(e) = link
+                .handle
+                .add_metadata(&self.req, &mut self.env, &mut identity)
+            {
                 plugin_failed(link, Role::MetadataProvider, &e);
             }
         }
@@ -835,7 +840,11 @@ impl<'r> Api<'r> {
         self.remember_or_forget(identity, false)
     }
 
-    fn remember_or_forget(&mut self, identity: Option<&Identity>, remember: bool) -> Vec<HeaderField> {
+    fn remember_or_forget(
+        &mut self,
+        identity: Option<&Identity>,
+        remember: bool,
+    ) -> Vec<HeaderField> {
         let identity = match identity {
             Some(i) => i.clone(),
             None => match &self.identity {

@@ -178,7 +178,12 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
         Some((m, a)) => (m, Some(a)),
         None => (name, None),
     };
-    let lib = |library: &'static str| Some(Mapped { library, factory: None });
+    let lib = |library: &'static str| {
+        Some(Mapped {
+            library,
+            factory: None,
+        })
+    };
     let builtin = |factory: &'static str| {
         Some(Mapped {
             library: BUILTIN_LIBRARY,
@@ -190,7 +195,9 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
         None => module.to_owned(),
     };
     match full.as_str() {
-        "repoze.who.classifiers.default_request_classifier" => builtin("default_request_classifier"),
+        "repoze.who.classifiers.default_request_classifier" => {
+            builtin("default_request_classifier")
+        }
         "repoze.who.classifiers.default_challenge_decider" => builtin("default_challenge_decider"),
         "repoze.who.classifiers.passthrough_challenge_decider" => {
             builtin("passthrough_challenge_decider")
@@ -251,23 +258,38 @@ mod tests {
     fn dotted_names_map_to_plugins() {
         assert_eq!(
             map_dotted_name("repoze.who.plugins.auth_tkt:make_plugin"),
-            Some(Mapped { library: "auth_tkt", factory: None })
+            Some(Mapped {
+                library: "auth_tkt",
+                factory: None
+            })
         );
         assert_eq!(
             map_dotted_name("repoze.who.plugins.basicauth.BasicAuthPlugin"),
-            Some(Mapped { library: "basicauth", factory: None })
+            Some(Mapped {
+                library: "basicauth",
+                factory: None
+            })
         );
         assert_eq!(
             map_dotted_name("repoze.who.plugins.metadata_cache.memory:make_plugin"),
-            Some(Mapped { library: "metadata_cache", factory: None })
+            Some(Mapped {
+                library: "metadata_cache",
+                factory: None
+            })
         );
         assert_eq!(
             map_dotted_name("repoze.who.plugins.memcached"),
-            Some(Mapped { library: "memcached", factory: None })
+            Some(Mapped {
+                library: "memcached",
+                factory: None
+            })
         );
         assert_eq!(
             map_dotted_name("repoze.who.classifiers:passthrough_challenge_decider"),
-            Some(Mapped { library: BUILTIN_LIBRARY, factory: Some("passthrough_challenge_decider") })
+            Some(Mapped {
+                library: BUILTIN_LIBRARY,
+                factory: Some("passthrough_challenge_decider")
+            })
         );
         assert_eq!(map_dotted_name("my.ldap.authenticator"), None);
     }

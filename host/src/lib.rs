@@ -13,8 +13,8 @@ mod registry;
 mod request;
 
 pub use api::{
-    Api, ApiFactory, ApiFactoryBuilder, ChainLink, Egress, EntrySpec, FactoryError, Ingress,
-    Role, SetupError,
+    Api, ApiFactory, ApiFactoryBuilder, ChainLink, Egress, EntrySpec, FactoryError, Ingress, Role,
+    SetupError,
 };
 pub use builtins::{builtin_library, classify_request, map_dotted_name};
 pub use config::{Config, ConfigError};

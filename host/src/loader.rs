@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use abi_stable::abi_stability::abi_checking::{check_layout_compatibility, AbiInstabilityErrors};
 use abi_stable::abi_stability::abi_checking::AbiInstability;
+use abi_stable::abi_stability::abi_checking::{check_layout_compatibility, AbiInstabilityErrors};
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
 use abi_stable::type_layout::TLFieldOrFunction;
 use abi_stable::StableAbi;
@@ -202,20 +202,26 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_owned()
 }
 
-/// A few lines naming each type that differs, the field path to it, and what differs.
+/// One line per type that differs: what differs, and the last few named steps of the path
+/// from the root module to it (not abi_stable's full layout dump).
 fn summarize_layout_errors(errs: &AbiInstabilityErrors) -> String {
-    let mut lines = Vec::new();
-    for err in errs.errors.iter() {
-        let path: Vec<String> = err
+    let mut by_type: Vec<(String, Vec<String>, String)> = Vec::new();
+    for err in errs.errors.iter().filter(|e| !e.errs.is_empty()) {
+        let steps: Vec<String> = err
             .stack_trace
             .iter()
-            .map(|step| match &step.expected {
+            .filter_map(|step| match &step.expected {
                 TLFieldOrFunction::Field(f) => {
-                    format!("{}: {}", f.name(), f.layout().name())
+                    let name = f.name();
+                    let plumbing = name.is_empty()
+                        || name.bytes().all(|b| b.is_ascii_digit())
+                        || matches!(name, "data" | "obj" | "vtable" | "field_0" | "__returns");
+                    (!plumbing).then(|| name.trim_end_matches(',').to_owned())
                 }
-                TLFieldOrFunction::Function(func) => format!("fn {}", func.name),
+                TLFieldOrFunction::Function(func) => Some(format!("fn {}", func.name)),
             })
             .collect();
+        let path = steps[steps.len().saturating_sub(3)..].join(" → ");
         let ty = err
             .stack_trace
             .last()
@@ -224,56 +230,67 @@ fn summarize_layout_errors(errs: &AbiInstabilityErrors) -> String {
                 TLFieldOrFunction::Function(_) => None,
             })
             .unwrap_or_else(|| "PluginModule".to_owned());
-        for e in err.errs.iter() {
-            lines.push(format!(
-                "type `{ty}` {} (via {})",
-                describe(e),
-                if path.is_empty() {
-                    "the root module".to_owned()
-                } else {
-                    path.join(" → ")
-                }
-            ));
-        }
-        if lines.len() >= 6 {
-            break;
+        let what: Vec<String> = err.errs.iter().map(describe).collect();
+        match by_type.iter_mut().find(|(t, _, _)| *t == ty) {
+            Some((_, list, _)) => list.extend(what),
+            None => by_type.push((ty, what, path)),
         }
     }
-    if lines.is_empty() {
-        lines.push("the root module's layout differs".to_owned());
+    if by_type.is_empty() {
+        return "the root module's layout differs".to_owned();
     }
-    lines.dedup();
-    lines.truncate(6);
-    lines.join("; ")
+    by_type
+        .into_iter()
+        .take(3)
+        .map(|(ty, mut what, path)| {
+            what.dedup();
+            what.truncate(3);
+            if path.is_empty() {
+                format!("type `{ty}` differs: {}", what.join("; "))
+            } else {
+                format!(
+                    "type `{ty}` differs: {} (reached via {path})",
+                    what.join("; ")
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn describe(e: &AbiInstability) -> String {
     use AbiInstability as AI;
-    fn ef<T: std::fmt::Debug>(what: &str, v: &abi_stable::abi_stability::abi_checking::ExpectedFound<T>) -> String {
-        format!("has a different {what}: host expects {:?}, plugin has {:?}", v.expected, v.found)
+    fn ef<T: std::fmt::Debug>(
+        what: &str,
+        v: &abi_stable::abi_stability::abi_checking::ExpectedFound<T>,
+    ) -> String {
+        format!(
+            "{what} {:?} in the host, {:?} in the plugin",
+            v.expected, v.found
+        )
     }
     match e {
-        AI::Size(v) => ef("size", v),
+        AI::Size(v) => ef("size in bytes", v),
         AI::Alignment(v) => ef("alignment", v),
         AI::FieldCountMismatch(v) => ef("field count", v),
         AI::TooManyVariants(v) => ef("variant count", v),
         AI::Name(v) => format!(
-            "is a different type: host expects `{}`, plugin has `{}`",
+            "type `{}` in the host, `{}` in the plugin",
             v.expected, v.found
         ),
         AI::UnexpectedField(v) => format!(
-            "has an unexpected field: host expects `{}`, plugin has `{}`",
+            "field `{}` in the host, `{}` in the plugin",
             v.expected.name(),
             v.found.name()
         ),
         AI::PackageVersion(v) => format!(
-            "comes from another package version: host {}, plugin {}",
+            "package version {} in the host, {} in the plugin",
             v.expected, v.found
         ),
         other => {
             let mut s = format!("{other:?}");
             s.truncate(160);
-            format!("differs: {s}")
+            s
         }
     }
 }
@@ -342,11 +359,8 @@ impl PluginPath {
     /// The first existing file for `name`.
     pub fn find(&self, name: &str) -> Option<PathBuf> {
         let candidates = Self::candidates(name);
-        self.dirs.iter().find_map(|dir| {
-            candidates
-                .iter()
-                .map(|c| dir.join(c))
-                .find(|p| p.is_file())
-        })
+        self.dirs
+            .iter()
+            .find_map(|dir| candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()))
     }
 }

@@ -1,1 +1,110 @@
-fn main() {}
+//! The `rewho` command: a thin shell over the `rewho` library.
+//!
+//! Exit codes follow ripgrep's convention: 0 success (authenticated), 1 a negative answer
+//! (not authenticated, verification failed), 2 an error (bad config, unreadable file).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rewho::{ApiFactory, ChainLink};
+
+mod cli;
+
+/// rewho: a repoze.who-style authentication host.
+#[derive(Parser)]
+#[command(name = "rewho", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load who.ini and every plugin; print the chains, or every error found.
+    Check {
+        /// The config file.
+        #[arg(long, default_value = "who.ini")]
+        config: PathBuf,
+    },
+    /// Serve forward-auth, login/logout, and the demo page or a reverse proxy.
+    Serve(cli::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve(args) => cli::serve(args),
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("REWHO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn check(config: &std::path::Path) -> ExitCode {
+    match ApiFactory::from_config_file(config) {
+        Ok(factory) => {
+            print!("{}", describe(config, &factory));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rewho: {} is not usable:\n{e}", config.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A human-readable listing of the chains and plugins.
+fn describe(config: &std::path::Path, f: &ApiFactory) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: OK", config.display());
+    let link = |l: &ChainLink| {
+        format!(
+            "{}{}  ({})",
+            l.name,
+            l.classifier
+                .as_ref()
+                .map(|c| format!(";{c}"))
+                .unwrap_or_default(),
+            l.library.display()
+        )
+    };
+    let _ = writeln!(out, "request_classifier: {}", link(f.request_classifier()));
+    let _ = writeln!(out, "challenge_decider: {}", link(f.challenge_decider()));
+    for (title, chain) in [
+        ("identifiers", f.identifiers()),
+        ("authenticators", f.authenticators()),
+        ("challengers", f.challengers()),
+        ("mdproviders", f.mdproviders()),
+    ] {
+        let _ = writeln!(out, "[{title}]");
+        if chain.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
+        for (i, l) in chain.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", i + 1, link(l));
+        }
+    }
+    let _ = writeln!(out, "[plugins]");
+    for p in f.registry().iter() {
+        let _ = writeln!(
+            out,
+            "  {}: {} from {} (roles: {}{})",
+            p.id,
+            p.factory,
+            p.library.path().display(),
+            p.handle.role_names().join(", "),
+            if p.handle.does_io() { "; does I/O" } else { "" }
+        );
+    }
+    out
+}

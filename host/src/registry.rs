@@ -140,8 +140,8 @@ impl UseSpec {
             Some((l, f)) if !f.contains('/') && !f.is_empty() => (l, Some(f.to_owned())),
             _ => (value, None),
         };
-        let looks_like_file = lib.contains('/')
-            || lib.ends_with(&format!(".{}", std::env::consts::DLL_EXTENSION));
+        let looks_like_file =
+            lib.contains('/') || lib.ends_with(&format!(".{}", std::env::consts::DLL_EXTENSION));
         let target = if looks_like_file {
             UseTarget::File(config_dir.join(lib))
         } else {
@@ -178,7 +178,11 @@ struct HostContext {
 
 impl HostAbi for HostContext {
     fn plugin(&self, name: RStr<'_>) -> ROption<PluginObjectRef> {
-        let map = self.shared.plugins.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .shared
+            .plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(name.as_str()).cloned().into()
     }
 
@@ -274,18 +278,21 @@ impl RegistryBuilder {
                 if let Some(lib) = self.statics.get(name) {
                     return Ok(*lib);
                 }
-                let path = self.plugin_path.find(name).ok_or_else(|| BuildError::NotFound {
-                    at: at.to_owned(),
-                    name: name.clone(),
-                    candidates: PluginPath::candidates(name).join(", "),
-                    dirs: self
-                        .plugin_path
-                        .dirs()
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+                let path = self
+                    .plugin_path
+                    .find(name)
+                    .ok_or_else(|| BuildError::NotFound {
+                        at: at.to_owned(),
+                        name: name.clone(),
+                        candidates: PluginPath::candidates(name).join(", "),
+                        dirs: self
+                            .plugin_path
+                            .dirs()
+                            .iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
                 PluginLibrary::open(&path).map_err(|source| BuildError::Load {
                     at: at.to_owned(),
                     source,
@@ -344,9 +351,18 @@ impl RegistryBuilder {
         };
         let object = (library.module().make())(&ctx)
             .into_result()
-            .map_err(|message| BuildError::Factory {
-                at: at.clone(),
-                message: message.into_string(),
+            .map_err(|message| {
+                // Option errors already name the section; say it once.
+                let tag = format!("[plugin:{}]", spec.id);
+                let message = message.as_str();
+                let message = message
+                    .strip_prefix(tag.as_str())
+                    .map(|m| m.trim_start_matches(':').trim_start())
+                    .unwrap_or(message);
+                BuildError::Factory {
+                    at: at.clone(),
+                    message: message.to_owned(),
+                }
             })?;
         self.shared
             .plugins
@@ -387,7 +403,9 @@ impl RegistryBuilder {
             }
             match self.build_one(spec) {
                 Ok(built) => {
-                    registry.index.insert(built.id.clone(), registry.plugins.len());
+                    registry
+                        .index
+                        .insert(built.id.clone(), registry.plugins.len());
                     registry.plugins.push(built);
                 }
                 Err(e) => {
@@ -515,7 +533,10 @@ mod tests {
         let steps = dependency_order(&specs);
         let cyc: Vec<&String> = steps.iter().filter_map(|s| s.cycle.as_ref()).collect();
         assert!(!cyc.is_empty());
-        assert!(cyc[0].contains("a → b → a") || cyc[0].contains("b → a → b"), "{cyc:?}");
+        assert!(
+            cyc[0].contains("a → b → a") || cyc[0].contains("b → a → b"),
+            "{cyc:?}"
+        );
         assert_eq!(steps.len(), 3);
     }
 
@@ -532,23 +553,38 @@ mod tests {
         let dir = Path::new("/etc/rewho");
         assert_eq!(
             UseSpec::parse("auth_tkt", dir),
-            UseSpec { target: UseTarget::Short("auth_tkt".into()), factory: None }
+            UseSpec {
+                target: UseTarget::Short("auth_tkt".into()),
+                factory: None
+            }
         );
         assert_eq!(
             UseSpec::parse("./plugins/x.so", dir),
-            UseSpec { target: UseTarget::File(dir.join("./plugins/x.so")), factory: None }
+            UseSpec {
+                target: UseTarget::File(dir.join("./plugins/x.so")),
+                factory: None
+            }
         );
         assert_eq!(
             UseSpec::parse("/opt/x.so:other", dir),
-            UseSpec { target: UseTarget::File("/opt/x.so".into()), factory: Some("other".into()) }
+            UseSpec {
+                target: UseTarget::File("/opt/x.so".into()),
+                factory: Some("other".into())
+            }
         );
         assert_eq!(
             UseSpec::parse("testkit:panicky", dir),
-            UseSpec { target: UseTarget::Short("testkit".into()), factory: Some("panicky".into()) }
+            UseSpec {
+                target: UseTarget::Short("testkit".into()),
+                factory: Some("panicky".into())
+            }
         );
         assert_eq!(
             UseSpec::parse("repoze.who.plugins.htpasswd:make_plugin", dir),
-            UseSpec { target: UseTarget::Short("htpasswd".into()), factory: None }
+            UseSpec {
+                target: UseTarget::Short("htpasswd".into()),
+                factory: None
+            }
         );
     }
 }

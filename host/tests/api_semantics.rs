@@ -76,7 +76,10 @@ fn ranking_prefers_authenticator_order_then_identifier_order() {
         assert_eq!(id.get_str("authenticator"), Some("auth_1"));
         assert_eq!(id.get_str("login"), Some("bob"));
         // REMOTE_USER agrees with the identity.
-        assert_eq!(api.environ().get("REMOTE_USER"), Some(&Value::from("bob-from-1")));
+        assert_eq!(
+            api.environ().get("REMOTE_USER"),
+            Some(&Value::from("bob-from-1"))
+        );
     });
     // Only alice: auth_1 declines, auth_2 accepts.
     let req = OwnedRequest::get("/").header("X-Login-A", "alice");
@@ -138,8 +141,15 @@ fn userid_zero_and_empty_string_are_valid() {
         let req = OwnedRequest::get("/").header("X-Test-Login", "zero");
         req.with_view(|view| {
             let mut api = f.api(view);
-            let id = api.authenticate().cloned().expect("userid 0 / \"\" must authenticate");
-            let expected = if int == "true" { Value::Int(0) } else { Value::from("") };
+            let id = api
+                .authenticate()
+                .cloned()
+                .expect("userid 0 / \"\" must authenticate");
+            let expected = if int == "true" {
+                Value::Int(0)
+            } else {
+                Value::from("")
+            };
             assert_eq!(id.userid(), Some(&expected));
         });
     }
@@ -193,16 +203,23 @@ plugins = dav_chal;dav browser_chal;browser
         let r = api.challenge(401, &[]).unwrap();
         assert_eq!(r.header("X-Challenger"), Some("dav_chal"));
     });
-    let req = OwnedRequest::get("/").header("X-Login-A", "a").header("X-Login-B", "b");
+    let req = OwnedRequest::get("/")
+        .header("X-Login-A", "a")
+        .header("X-Login-B", "b");
     req.with_view(|view| {
         let mut api = f.api(view);
         assert_eq!(api.classification(), "browser");
         let id = api.authenticate().cloned().unwrap();
         assert_eq!(id.get_str("identifier"), Some("browser_id"));
-        assert_eq!(api.challenge(401, &[]).unwrap().header("X-Challenger"), Some("browser_chal"));
+        assert_eq!(
+            api.challenge(401, &[]).unwrap().header("X-Challenger"),
+            Some("browser_chal")
+        );
     });
     // A classification nobody is filtered for: only unfiltered plugins (none here) run.
-    let req = OwnedRequest::get("/").header("X-Class", "xmlpost").header("X-Login-A", "a");
+    let req = OwnedRequest::get("/")
+        .header("X-Class", "xmlpost")
+        .header("X-Login-A", "a");
     req.with_view(|view| {
         let mut api = f.api(view);
         assert!(api.authenticate().is_none());
@@ -227,8 +244,16 @@ fn first_challenger_that_answers_wins_and_carries_forget_headers() {
         let app_headers = [HeaderField::new("Content-Type", "text/plain")];
         let r = api.challenge(401, &app_headers).expect("chal answers");
         assert_eq!(r.status, 401);
-        assert_eq!(r.header("X-Challenger"), Some("chal"), "decline passes, chal answers");
-        assert_eq!(r.header("X-Forget"), Some("id_a"), "forget headers of the identity's identifier");
+        assert_eq!(
+            r.header("X-Challenger"),
+            Some("chal"),
+            "decline passes, chal answers"
+        );
+        assert_eq!(
+            r.header("X-Forget"),
+            Some("id_a"),
+            "forget headers of the identity's identifier"
+        );
     });
 }
 
@@ -275,7 +300,9 @@ fn login_remembers_with_every_identifier_or_forgets_on_failure() {
     let (_ini, f) = factory(CHAINS);
     OwnedRequest::get("/login").with_view(|view| {
         let mut api = f.api(view);
-        let creds: Identity = [("login", "alice"), ("password", "x")].into_iter().collect();
+        let creds: Identity = [("login", "alice"), ("password", "x")]
+            .into_iter()
+            .collect();
         let (identity, headers) = api.login(creds, None);
         let identity = identity.expect("alice logs in");
         assert_eq!(identity.userid(), Some(&Value::from("alice")));
@@ -290,14 +317,20 @@ fn login_remembers_with_every_identifier_or_forgets_on_failure() {
         let creds: Identity = [("login", "bob")].into_iter().collect();
         let (identity, headers) = api.login(creds, Some("id_b"));
         assert_eq!(identity.unwrap().userid(), Some(&Value::from("bob-from-1")));
-        assert_eq!(headers, vec![HeaderField::new("X-Remember", "id_b=bob-from-1")]);
+        assert_eq!(
+            headers,
+            vec![HeaderField::new("X-Remember", "id_b=bob-from-1")]
+        );
         // Failure: forget headers from every identifier.
         let creds: Identity = [("login", "mallory")].into_iter().collect();
         let (identity, headers) = api.login(creds, None);
         assert!(identity.is_none());
         assert_eq!(
             headers,
-            vec![HeaderField::new("X-Forget", "id_a"), HeaderField::new("X-Forget", "id_b")]
+            vec![
+                HeaderField::new("X-Forget", "id_a"),
+                HeaderField::new("X-Forget", "id_b")
+            ]
         );
         // Unknown identifier name: nothing to do.
         let creds: Identity = [("login", "alice")].into_iter().collect();
@@ -316,18 +349,30 @@ fn logout_clears_the_identity_and_remember_is_skipped_afterwards() {
         let headers = api.logout(None);
         assert_eq!(
             headers,
-            vec![HeaderField::new("X-Forget", "id_a"), HeaderField::new("X-Forget", "id_b")]
+            vec![
+                HeaderField::new("X-Forget", "id_a"),
+                HeaderField::new("X-Forget", "id_b")
+            ]
         );
         assert!(api.identity().is_none());
-        assert!(api.authenticate().is_none(), "identity stays cleared for this request");
+        assert!(
+            api.authenticate().is_none(),
+            "identity stays cleared for this request"
+        );
         assert!(api.remember(None).is_empty());
         assert!(matches!(api.egress(200, &[]), Egress::Remember(h) if h.is_empty()));
         // remember(identity) with an explicit identity still works.
         let mut id = Identity::new();
         id.insert("repoze.who.userid", "carol");
         id.insert("identifier", "id_b");
-        assert_eq!(api.remember(Some(&id)), vec![HeaderField::new("X-Remember", "id_b=carol")]);
-        assert_eq!(api.forget(Some(&id)), vec![HeaderField::new("X-Forget", "id_b")]);
+        assert_eq!(
+            api.remember(Some(&id)),
+            vec![HeaderField::new("X-Remember", "id_b=carol")]
+        );
+        assert_eq!(
+            api.forget(Some(&id)),
+            vec![HeaderField::new("X-Forget", "id_b")]
+        );
     });
 }
 
@@ -349,12 +394,17 @@ fn remote_user_key_is_configurable() {
     let text = format!("{CHAINS}\n[general]\nremote_user_key = HTTP_X_USER\n");
     let (_ini, f) = factory(&text);
     assert_eq!(f.remote_user_key(), "HTTP_X_USER");
-    OwnedRequest::get("/").header("X-Login-A", "alice").with_view(|view| {
-        let mut api = f.api(view);
-        api.authenticate();
-        assert_eq!(api.environ().get("HTTP_X_USER"), Some(&Value::from("alice")));
-        assert!(api.environ().get("REMOTE_USER").is_none());
-    });
+    OwnedRequest::get("/")
+        .header("X-Login-A", "alice")
+        .with_view(|view| {
+            let mut api = f.api(view);
+            api.authenticate();
+            assert_eq!(
+                api.environ().get("HTTP_X_USER"),
+                Some(&Value::from("alice"))
+            );
+            assert!(api.environ().get("REMOTE_USER").is_none());
+        });
 }
 
 #[test]
@@ -368,12 +418,18 @@ fn the_factory_is_shared_across_threads() {
             std::thread::spawn(move || {
                 for _ in 0..200 {
                     let login = if i % 2 == 0 { "alice" } else { "bob" };
-                    OwnedRequest::get("/").header("X-Login-A", login).with_view(|view| {
-                        let mut api = f.api(view);
-                        let id = api.authenticate().cloned().unwrap();
-                        let expect = if login == "bob" { "bob-from-1" } else { "alice" };
-                        assert_eq!(id.userid(), Some(&Value::from(expect)));
-                    });
+                    OwnedRequest::get("/")
+                        .header("X-Login-A", login)
+                        .with_view(|view| {
+                            let mut api = f.api(view);
+                            let id = api.authenticate().cloned().unwrap();
+                            let expect = if login == "bob" {
+                                "bob-from-1"
+                            } else {
+                                "alice"
+                            };
+                            assert_eq!(id.userid(), Some(&Value::from(expect)));
+                        });
                 }
             })
         })

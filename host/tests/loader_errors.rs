@@ -18,7 +18,10 @@ fn error_of(text: &str) -> String {
 fn missing_library_file_is_named() {
     let e = error_of("[plugin:x]\nuse = ./nowhere/librewho_plugin_x.so\n");
     assert!(e.contains("[plugin:x]"), "{e}");
-    assert!(e.contains("nowhere/librewho_plugin_x.so does not exist"), "{e}");
+    assert!(
+        e.contains("nowhere/librewho_plugin_x.so does not exist"),
+        "{e}"
+    );
     assert!(e.contains("who.ini:1"), "{e}");
 }
 
@@ -26,8 +29,14 @@ fn missing_library_file_is_named() {
 fn unknown_short_name_lists_where_it_looked() {
     let e = error_of("\n[plugin:ldap]\nuse = ldap_that_does_not_exist\n");
     assert!(e.contains("who.ini:2: [plugin:ldap]"), "{e}");
-    assert!(e.contains("no plugin library named `ldap_that_does_not_exist`"), "{e}");
-    assert!(e.contains("librewho_plugin_ldap_that_does_not_exist.so"), "{e}");
+    assert!(
+        e.contains("no plugin library named `ldap_that_does_not_exist`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("librewho_plugin_ldap_that_does_not_exist.so"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -58,8 +67,14 @@ fn a_library_built_against_an_incompatible_layout_names_the_type() {
     let lib = out.join("librewho_plugin_abi_mismatch.so");
     let e = error_of(&format!("[plugin:m]\nuse = {}\n", lib.display()));
     assert!(e.contains("incompatible rewho-plugin-api layout"), "{e}");
-    assert!(e.contains("Request"), "the message names the type that differs: {e}");
-    assert!(e.lines().count() <= 3 && e.len() < 1500, "short, not a layout dump: {e}");
+    assert!(
+        e.contains("Request"),
+        "the message names the type that differs: {e}"
+    );
+    assert!(
+        e.lines().count() <= 3 && e.len() < 1500,
+        "short, not a layout dump: {e}"
+    );
 }
 
 #[test]
@@ -72,14 +87,24 @@ fn an_unknown_factory_lists_the_ones_the_library_has() {
 #[test]
 fn option_errors_name_the_section_and_key() {
     let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nint_userid = perhaps\n");
-    assert!(e.contains("[plugin:acc] option `int_userid`: expected a boolean"), "{e}");
+    assert!(
+        e.contains("[plugin:acc] option `int_userid`: expected a boolean"),
+        "{e}"
+    );
     let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nlogin = b\n");
-    assert!(e.contains("[plugin:acc]") && e.contains("unknown option `login`"), "{e}");
+    assert!(
+        e.contains("[plugin:acc]") && e.contains("unknown option `login`"),
+        "{e}"
+    );
     let e = error_of("[plugin:acc]\nuse = testkit:accept\n");
     assert!(e.contains("missing option `logins`"), "{e}");
     // An error the factory itself raises is tagged with the section too.
-    let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nint_userid = yes\nuserid = x\n");
-    assert!(e.contains("[plugin:acc]") && e.contains("option `userid`: \"x\" is not an integer"), "{e}");
+    let e =
+        error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nint_userid = yes\nuserid = x\n");
+    assert!(
+        e.contains("[plugin:acc]") && e.contains("option `userid`: \"x\" is not an integer"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -87,7 +112,10 @@ fn dependency_cycles_are_refused_with_the_cycle() {
     let e = error_of(
         "[plugin:a]\nuse = testkit:wrapper\nauthenticator_name = b\n\n[plugin:b]\nuse = testkit:wrapper\nauthenticator_name = a\n",
     );
-    assert!(e.contains("dependency cycle: a → b → a") || e.contains("dependency cycle: b → a → b"), "{e}");
+    assert!(
+        e.contains("dependency cycle: a → b → a") || e.contains("dependency cycle: b → a → b"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -102,10 +130,19 @@ fn every_failure_is_reported_at_once() {
 
 #[test]
 fn chain_entries_must_exist_and_play_the_role() {
-    let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\n\n[identifiers]\nplugins = acc\n");
-    assert!(e.contains("[identifiers]") && e.contains("`acc` is not an identifier (it is: authenticator)"), "{e}");
+    let e = error_of(
+        "[plugin:acc]\nuse = testkit:accept\nlogins = a\n\n[identifiers]\nplugins = acc\n",
+    );
+    assert!(
+        e.contains("[identifiers]")
+            && e.contains("`acc` is not an identifier (it is: authenticator)"),
+        "{e}"
+    );
     let e = error_of("[authenticators]\nplugins = ghost\n");
-    assert!(e.contains("`ghost` is neither a [plugin:ghost] section"), "{e}");
+    assert!(
+        e.contains("`ghost` is neither a [plugin:ghost] section"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -117,12 +154,17 @@ fn dependencies_are_built_first_even_when_written_later_and_unlisted() {
     let f = ApiFactory::from_config_file(&ini.path).unwrap_or_else(|e| panic!("{e}"));
     let order: Vec<&str> = f.registry().iter().map(|p| p.id.as_str()).collect();
     assert_eq!(order, ["id", "inner", "wrap"]);
-    OwnedRequest::get("/").header("X-Test-Login", "alice").with_view(|view| {
-        let mut api = f.api(view);
-        let id = api.authenticate().cloned().expect("wrapped authenticator accepts");
-        assert_eq!(id.userid(), Some(&Value::from("alice")));
-        assert!(id.get("wrapped_at").is_some());
-    });
+    OwnedRequest::get("/")
+        .header("X-Test-Login", "alice")
+        .with_view(|view| {
+            let mut api = f.api(view);
+            let id = api
+                .authenticate()
+                .cloned()
+                .expect("wrapped authenticator accepts");
+            assert_eq!(id.userid(), Some(&Value::from("alice")));
+            assert!(id.get("wrapped_at").is_some());
+        });
 }
 
 #[test]
@@ -131,7 +173,10 @@ fn repoze_dotted_names_and_builtins_resolve() {
         "[general]\nrequest_classifier = repoze.who.classifiers:default_request_classifier\nchallenge_decider = repoze.who.classifiers:passthrough_challenge_decider\n",
     );
     let f = ApiFactory::from_config_file(&ini.path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(f.challenge_decider().name, "repoze.who.classifiers:passthrough_challenge_decider");
+    assert_eq!(
+        f.challenge_decider().name,
+        "repoze.who.classifiers:passthrough_challenge_decider"
+    );
     OwnedRequest::get("/").method("PROPFIND").with_view(|view| {
         assert_eq!(f.api(view).classification(), "dav");
     });
@@ -140,7 +185,10 @@ fn repoze_dotted_names_and_builtins_resolve() {
 #[test]
 fn a_panicking_factory_is_an_error_not_a_crash() {
     let e = error_of("[plugin:p]\nuse = testkit:panicky\nin_factory = true\n");
-    assert!(e.contains("[plugin:p]") && e.contains("plugin panicked: panicky factory exploded"), "{e}");
+    assert!(
+        e.contains("[plugin:p]") && e.contains("plugin panicked: panicky factory exploded"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -150,15 +198,22 @@ fn a_panicking_plugin_fails_only_its_own_call_and_the_host_keeps_serving() {
     );
     let f = ApiFactory::from_config_file(&ini.path).unwrap_or_else(|e| panic!("{e}"));
     for _ in 0..50 {
-        OwnedRequest::get("/").header("X-Test-Login", "alice").with_view(|view| {
-            let mut api = f.api(view);
-            let id = api.authenticate().cloned().expect("the healthy plugins still authenticate");
-            assert_eq!(id.userid(), Some(&Value::from("alice")));
-            assert_eq!(id.get_str("authenticator"), Some("acc"));
-        });
+        OwnedRequest::get("/")
+            .header("X-Test-Login", "alice")
+            .with_view(|view| {
+                let mut api = f.api(view);
+                let id = api
+                    .authenticate()
+                    .cloned()
+                    .expect("the healthy plugins still authenticate");
+                assert_eq!(id.userid(), Some(&Value::from("alice")));
+                assert_eq!(id.get_str("authenticator"), Some("acc"));
+            });
         OwnedRequest::get("/").with_view(|view| {
             let mut api = f.api(view);
-            let r = api.challenge(401, &[]).expect("the next challenger answers");
+            let r = api
+                .challenge(401, &[])
+                .expect("the next challenger answers");
             assert_eq!(r.header("X-Challenger"), Some("chal"));
         });
     }
@@ -171,7 +226,11 @@ fn a_third_party_plugin_dropped_into_a_folder_loads_from_who_ini() {
     assert!(built.is_file(), "{}", built.display());
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    std::fs::copy(&built, dir.path().join("plugins/librewho_plugin_api_key.so")).unwrap();
+    std::fs::copy(
+        &built,
+        dir.path().join("plugins/librewho_plugin_api_key.so"),
+    )
+    .unwrap();
     let path = dir.path().join("who.ini");
     std::fs::write(
         &path,
@@ -179,14 +238,27 @@ fn a_third_party_plugin_dropped_into_a_folder_loads_from_who_ini() {
     )
     .unwrap();
     let f = ApiFactory::from_config_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert!(f.registry().get("keys").unwrap().library.path().starts_with(dir.path().canonicalize().unwrap()));
-    OwnedRequest::get("/").header("X-Api-Key", "k-2").with_view(|view| {
-        let mut api = f.api(view);
-        assert_eq!(api.authenticate().and_then(|i| i.userid().cloned()), Some(Value::from("bob")));
-    });
-    OwnedRequest::get("/").header("X-Api-Key", "k-3").with_view(|view| {
-        assert!(f.api(view).authenticate().is_none());
-    });
+    assert!(f
+        .registry()
+        .get("keys")
+        .unwrap()
+        .library
+        .path()
+        .starts_with(dir.path().canonicalize().unwrap()));
+    OwnedRequest::get("/")
+        .header("X-Api-Key", "k-2")
+        .with_view(|view| {
+            let mut api = f.api(view);
+            assert_eq!(
+                api.authenticate().and_then(|i| i.userid().cloned()),
+                Some(Value::from("bob"))
+            );
+        });
+    OwnedRequest::get("/")
+        .header("X-Api-Key", "k-3")
+        .with_view(|view| {
+            assert!(f.api(view).authenticate().is_none());
+        });
 }
 
 #[test]

@@ -162,10 +162,8 @@ impl<T: Plugin> ObjectBuilder<T> {
     where
         T: Identifier,
     {
-        self.object.identifier = ROption::RSome(IdentifierAbi_TO::from_value(
-            self.adapter(),
-            TD_Opaque,
-        ));
+        self.object.identifier =
+            ROption::RSome(IdentifierAbi_TO::from_value(self.adapter(), TD_Opaque));
     }
 
     /// The plugin is an authenticator.
@@ -173,10 +171,8 @@ impl<T: Plugin> ObjectBuilder<T> {
     where
         T: Authenticator,
     {
-        self.object.authenticator = ROption::RSome(AuthenticatorAbi_TO::from_value(
-            self.adapter(),
-            TD_Opaque,
-        ));
+        self.object.authenticator =
+            ROption::RSome(AuthenticatorAbi_TO::from_value(self.adapter(), TD_Opaque));
     }
 
     /// The plugin is a challenger.
@@ -184,10 +180,8 @@ impl<T: Plugin> ObjectBuilder<T> {
     where
         T: Challenger,
     {
-        self.object.challenger = ROption::RSome(ChallengerAbi_TO::from_value(
-            self.adapter(),
-            TD_Opaque,
-        ));
+        self.object.challenger =
+            ROption::RSome(ChallengerAbi_TO::from_value(self.adapter(), TD_Opaque));
     }
 
     /// The plugin is a metadata provider.

@@ -42,12 +42,10 @@ pub use context::{FactoryContext, Host, PluginHandle};
 pub use options::{from_options, parse_bool, OptionsError};
 pub use request::{Environ, Header, HeaderEdit, HeaderField, Request, Response};
 pub use roles::{
-    Authenticator, ChallengeDecider, Challenger, Identifier, MetadataProvider, Plugin,
-    PluginError, RequestClassifier,
+    Authenticator, ChallengeDecider, Challenger, Identifier, MetadataProvider, Plugin, PluginError,
+    RequestClassifier,
 };
-pub use value::{
-    Entry, Identity, Map, Value, AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY,
-};
+pub use value::{Entry, Identity, Map, Value, AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY};
 
 /// Compares two byte strings in time that depends only on their lengths, for digests and
 /// tokens (a plain `==` returns at the first differing byte and leaks how much matched).

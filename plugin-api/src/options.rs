@@ -39,12 +39,15 @@ pub fn from_options<'a, T: DeserializeOwned>(
         pos: 0,
         current_key: None,
     };
-    T::deserialize(OptionsDeserializer { access: &mut access }).map_err(|e| {
-        match access.current_key.filter(|_| !e.0.starts_with("unknown field")) {
-            Some(key) => OptionsError(format!(
-                "[plugin:{plugin_id}] option `{key}`: {}",
-                e.0
-            )),
+    T::deserialize(OptionsDeserializer {
+        access: &mut access,
+    })
+    .map_err(|e| {
+        match access
+            .current_key
+            .filter(|_| !e.0.starts_with("unknown field"))
+        {
+            Some(key) => OptionsError(format!("[plugin:{plugin_id}] option `{key}`: {}", e.0)),
             None => OptionsError(format!("[plugin:{plugin_id}]: {}", rename_field(&e.0))),
         }
     })
@@ -69,9 +72,7 @@ impl<'de, 'x, 'e, 'a> de::Deserializer<'de> for OptionsDeserializer<'x, 'e, 'a> 
     type Error = OptionsError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, OptionsError> {
-        visitor.visit_map(EntriesAccess {
-            inner: self.access,
-        })
+        visitor.visit_map(EntriesAccess { inner: self.access })
     }
 
     serde::forward_to_deserialize_any! {
@@ -269,9 +270,15 @@ mod tests {
     #[test]
     fn errors_name_section_and_key() {
         let e = from_options::<Opts>("tkt", [("secret", "x"), ("timeout", "soon")]).unwrap_err();
-        assert!(e.0.starts_with("[plugin:tkt] option `timeout`: expected"), "{e}");
+        assert!(
+            e.0.starts_with("[plugin:tkt] option `timeout`: expected"),
+            "{e}"
+        );
         let e = from_options::<Opts>("tkt", [("secret", "x"), ("secrett", "y")]).unwrap_err();
-        assert!(e.0.contains("[plugin:tkt]") && e.0.contains("unknown option `secrett`"), "{e}");
+        assert!(
+            e.0.contains("[plugin:tkt]") && e.0.contains("unknown option `secrett`"),
+            "{e}"
+        );
         let e = from_options::<Opts>("tkt", [("secure", "1")]).unwrap_err();
         assert_eq!(e.0, "[plugin:tkt]: missing option `secret`");
         let e = from_options::<Opts>("tkt", [("secret", "x"), ("secure", "maybe")]).unwrap_err();

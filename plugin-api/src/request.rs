@@ -327,7 +327,10 @@ mod tests {
 
     #[test]
     fn host_without_port_handles_v6() {
-        assert_eq!(req(&[], "example.org:8080").host_without_port(), "example.org");
+        assert_eq!(
+            req(&[], "example.org:8080").host_without_port(),
+            "example.org"
+        );
         assert_eq!(req(&[], "[::1]:8080").host_without_port(), "[::1]");
         assert_eq!(req(&[], "example.org").host_without_port(), "example.org");
     }

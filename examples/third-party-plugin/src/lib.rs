@@ -52,16 +52,25 @@ impl Plugin for ApiKey {
             .map(|pair| {
                 pair.split_once(':')
                     .map(|(u, k)| (u.to_owned(), k.to_owned()))
-                    .ok_or_else(|| PluginError::new(format!("option `keys`: {pair:?} is not user:key")))
+                    .ok_or_else(|| {
+                        PluginError::new(format!("option `keys`: {pair:?} is not user:key"))
+                    })
             })
             .collect::<Result<_, _>>()?;
-        Ok(ApiKey { header: o.header, keys })
+        Ok(ApiKey {
+            header: o.header,
+            keys,
+        })
     }
 }
 
 // IIdentifier
 impl Identifier for ApiKey {
-    fn identify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<Option<Identity>, PluginError> {
+    fn identify(
+        &self,
+        req: &Request<'_>,
+        _env: &mut Environ,
+    ) -> Result<Option<Identity>, PluginError> {
         Ok(req.header(&self.header).map(|key| {
             let mut identity = Identity::new();
             identity.insert("api_key", key);
@@ -72,7 +81,12 @@ impl Identifier for ApiKey {
 
 // IAuthenticator
 impl Authenticator for ApiKey {
-    fn authenticate(&self, _req: &Request<'_>, _env: &mut Environ, identity: &mut Identity) -> Result<Option<Value>, PluginError> {
+    fn authenticate(
+        &self,
+        _req: &Request<'_>,
+        _env: &mut Environ,
+        identity: &mut Identity,
+    ) -> Result<Option<Value>, PluginError> {
         let Some(given) = identity.get_str("api_key") else {
             return Ok(None);
         };

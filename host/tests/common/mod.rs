@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// cargo's target folder for this workspace.
@@ -73,7 +76,11 @@ pub fn build_plain_cdylib(dir: &Path, name: &str, source: &str) -> PathBuf {
         .arg(&src)
         .output()
         .expect("run rustc");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out_file
 }
 
@@ -97,7 +104,9 @@ pub struct TestClock(pub Arc<Mutex<SystemTime>>);
 
 impl TestClock {
     pub fn at(secs: u64) -> Self {
-        TestClock(Arc::new(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))))
+        TestClock(Arc::new(Mutex::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        )))
     }
     pub fn advance(&self, secs: u64) {
         *self.0.lock().unwrap() += Duration::from_secs(secs);
