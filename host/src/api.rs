@@ -225,6 +225,7 @@ impl ApiFactoryBuilder {
                 use_: p.use_.value.clone(),
                 options: p.options.clone(),
                 origin: at(p.line),
+                option_origins: p.option_lines.iter().map(|&l| at(l)).collect(),
             })
             .collect();
         b.identifiers = entries("identifiers", &config.identifiers);
@@ -248,6 +249,7 @@ impl ApiFactoryBuilder {
                 .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
                 .collect(),
             origin: String::new(),
+            option_origins: Vec::new(),
         });
         self
     }
@@ -434,6 +436,7 @@ impl Resolver<'_> {
             use_,
             options: Vec::new(),
             origin: entry.origin.clone(),
+            option_origins: Vec::new(),
         };
         match self.builder.build_one(&spec) {
             Ok(built) => {
@@ -710,11 +713,6 @@ impl<'r> Api<'r> {
         self.identity.as_ref().and_then(Identity::userid)
     }
 
-    fn matching<'c>(&self, chain: &'c [ChainLink]) -> impl Iterator<Item = &'c ChainLink> + 'c {
-        let classification = self.classification.clone();
-        chain.iter().filter(move |l| l.matches(&classification))
-    }
-
     /// `-> identity | None`: identify, authenticate, rank, add metadata. The result is kept
     /// for the request: later calls return it without calling plugins again.
     pub fn authenticate(&mut self) -> Option<&Identity> {
@@ -733,7 +731,11 @@ impl<'r> Api<'r> {
         let f = self.factory;
         // Identify: every matching identifier's result is kept, in chain order.
         let mut found: Vec<(&ChainLink, Identity)> = Vec::new();
-        for link in self.matching(&f.identifiers) {
+        for link in f
+            .identifiers
+            .iter()
+            .filter(|l| l.matches(&self.classification))
+        {
             match link.handle.identify(&self.req, &mut self.env) {
                 Ok(Some(identity)) => found.push((link, identity)),
                 Ok(None) => {}
@@ -751,7 +753,11 @@ impl<'r> Api<'r> {
         identity.insert(USERID_KEY, best.userid);
         identity.insert(AUTHENTICATOR_KEY, authenticator.name.as_str());
         identity.insert(IDENTIFIER_KEY, identifier.name.as_str());
-        for link in self.matching(&f.mdproviders) {
+        for link in f
+            .mdproviders
+            .iter()
+            .filter(|l| l.matches(&self.classification))
+        {
             if let Err(e) = link
                 .handle
                 .add_metadata(&self.req, &mut self.env, &mut identity)
@@ -771,7 +777,11 @@ impl<'r> Api<'r> {
     ) -> Option<(Ranked, &'r ChainLink)> {
         let f = self.factory;
         let mut best: Option<(Ranked, &'r ChainLink)> = None;
-        for link in self.matching(&f.authenticators) {
+        for link in f
+            .authenticators
+            .iter()
+            .filter(|l| l.matches(&self.classification))
+        {
             for (index, (_, identity)) in identities.iter_mut().enumerate() {
                 match link.handle.authenticate(&self.req, &mut self.env, identity) {
                     Ok(Some(userid)) => {
@@ -799,15 +809,19 @@ impl<'r> Api<'r> {
     pub fn challenge(&mut self, status: u16, app_headers: &[HeaderField]) -> Option<Response> {
         let f = self.factory;
         let mut forget_headers = Vec::new();
-        if let Some(identity) = self.identity.clone() {
-            if let Some(link) = self.identifier_of(&identity) {
-                match link.handle.forget(&self.req, &mut self.env, &identity) {
+        if let Some(identity) = &self.identity {
+            if let Some(link) = identifier_of(f, identity) {
+                match link.handle.forget(&self.req, &mut self.env, identity) {
                     Ok(h) => forget_headers.extend(h),
                     Err(e) => plugin_failed(link, Role::Identifier, &e),
                 }
             }
         }
-        for link in self.matching(&f.challengers) {
+        for link in f
+            .challengers
+            .iter()
+            .filter(|l| l.matches(&self.classification))
+        {
             match link.handle.challenge(
                 &self.req,
                 &mut self.env,
@@ -822,11 +836,6 @@ impl<'r> Api<'r> {
         }
         tracing::info!(target: "rewho::chain", "no challenge app returned");
         None
-    }
-
-    fn identifier_of(&self, identity: &Identity) -> Option<&'r ChainLink> {
-        let name = identity.get_str(IDENTIFIER_KEY)?;
-        self.factory.identifiers.iter().find(|l| l.name == name)
     }
 
     /// `identity? -> [headers]`: the identity's identifier's remember headers. Without an
@@ -845,20 +854,17 @@ impl<'r> Api<'r> {
         identity: Option<&Identity>,
         remember: bool,
     ) -> Vec<HeaderField> {
-        let identity = match identity {
-            Some(i) => i.clone(),
-            None => match &self.identity {
-                Some(i) => i.clone(),
-                None => return Vec::new(),
-            },
+        // Borrow the request's own identity in place: no map copy on every response.
+        let Some(identity) = identity.or(self.identity.as_ref()) else {
+            return Vec::new();
         };
-        let Some(link) = self.identifier_of(&identity) else {
+        let Some(link) = identifier_of(self.factory, identity) else {
             return Vec::new();
         };
         let result = if remember {
-            link.handle.remember(&self.req, &mut self.env, &identity)
+            link.handle.remember(&self.req, &mut self.env, identity)
         } else {
-            link.handle.forget(&self.req, &mut self.env, &identity)
+            link.handle.forget(&self.req, &mut self.env, identity)
         };
         result.unwrap_or_else(|e| {
             plugin_failed(link, Role::Identifier, &e);
@@ -960,6 +966,12 @@ impl<'r> Api<'r> {
             Egress::Remember(self.remember(None))
         }
     }
+}
+
+/// The identifier (in the chain) named by an identity's `identifier` key.
+fn identifier_of<'f>(factory: &'f FactoryInner, identity: &Identity) -> Option<&'f ChainLink> {
+    let name = identity.get_str(IDENTIFIER_KEY)?;
+    factory.identifiers.iter().find(|l| l.name == name)
 }
 
 struct Ranked {

@@ -104,6 +104,8 @@ pub struct PluginSpec {
     pub options: Vec<(String, String)>,
     /// Where it was written: `who.ini:12` (empty for code-built factories).
     pub origin: String,
+    /// Where each option was written, parallel to `options` (may be empty).
+    pub option_origins: Vec<String>,
 }
 
 /// How a `use =` value is resolved.
@@ -359,8 +361,14 @@ impl RegistryBuilder {
                     .strip_prefix(tag.as_str())
                     .map(|m| m.trim_start_matches(':').trim_start())
                     .unwrap_or(message);
+                // Point at the option's own line when the message names one.
+                let at = option_named_in(message)
+                    .and_then(|key| spec.options.iter().position(|(k, _)| k == key))
+                    .and_then(|i| spec.option_origins.get(i))
+                    .map(|origin| format!("{origin}: [plugin:{}]", spec.id))
+                    .unwrap_or_else(|| at.clone());
                 BuildError::Factory {
-                    at: at.clone(),
+                    at,
                     message: message.to_owned(),
                 }
             })?;
@@ -420,6 +428,12 @@ impl RegistryBuilder {
             Err(errors)
         }
     }
+}
+
+/// The key in a message starting "option `key`".
+fn option_named_in(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("option `")?;
+    rest.split_once('`').map(|(key, _)| key)
 }
 
 fn location(spec: &PluginSpec) -> String {
@@ -514,6 +528,7 @@ mod tests {
                 .map(|d| ("authenticator_name".to_owned(), (*d).to_owned()))
                 .collect(),
             origin: String::new(),
+            option_origins: Vec::new(),
         }
     }
 

@@ -88,8 +88,8 @@ fn an_unknown_factory_lists_the_ones_the_library_has() {
 fn option_errors_name_the_section_and_key() {
     let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nint_userid = perhaps\n");
     assert!(
-        e.contains("[plugin:acc] option `int_userid`: expected a boolean"),
-        "{e}"
+        e.contains("who.ini:4: [plugin:acc]: option `int_userid`: expected a boolean"),
+        "the error points at the option's line: {e}"
     );
     let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nlogin = b\n");
     assert!(
