@@ -1,0 +1,97 @@
+//! Times rewho's Api in-process on a who.ini: the Rust side of `bench/compare.sh`, taking
+//! the same arguments as `bench/python_inprocess.py` so both run the same requests.
+//!
+//! usage: `inprocess_bench WHO_INI REQUEST_JSON ITERATIONS`; prints
+//! `{"ns_per_op": …, "userid": …}`.
+
+use std::time::Instant;
+
+use rewho::{ApiFactory, OwnedRequest, Value};
+
+#[derive(serde::Deserialize)]
+struct Req {
+    #[serde(default = "get")]
+    method: String,
+    #[serde(default = "root")]
+    path: String,
+    #[serde(default)]
+    query: String,
+    #[serde(default = "loopback")]
+    remote_addr: String,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default = "authenticate")]
+    op: String,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+fn root() -> String {
+    "/".into()
+}
+fn loopback() -> String {
+    "127.0.0.1".into()
+}
+fn authenticate() -> String {
+    "authenticate".into()
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: inprocess_bench WHO_INI REQUEST_JSON ITERATIONS");
+        return std::process::ExitCode::from(2);
+    }
+    let factory = match ApiFactory::from_config_file(args[1].as_ref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let req: Req = serde_json::from_str(&args[2]).expect("request JSON");
+    let iterations: u64 = args[3].parse().expect("iterations");
+    let owned = OwnedRequest {
+        method: req.method,
+        scheme: "http".into(),
+        host: "localhost".into(),
+        path: req.path,
+        query: req.query,
+        remote_addr: req.remote_addr,
+        headers: req.headers,
+    };
+    let op = req.op;
+    let once = |view: rewho::Request<'_>| -> Option<Value> {
+        let mut api = factory.api(view);
+        match op.as_str() {
+            "authenticate" => api.authenticate().and_then(|i| i.userid().cloned()),
+            "challenge" => {
+                api.authenticate();
+                api.challenge(401, &[])
+                    .map(|r| Value::Int(i64::from(r.status)))
+            }
+            "remember" => {
+                api.authenticate();
+                Some(Value::Int(api.remember(None).len() as i64))
+            }
+            other => panic!("unknown op {other}"),
+        }
+    };
+    let (userid, elapsed) = owned.with_view(|view| {
+        let userid = once(view);
+        let start = Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(once(view));
+        }
+        (userid, start.elapsed())
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "ns_per_op": elapsed.as_nanos() as f64 / iterations as f64,
+            "userid": userid.map(|u| u.to_display_string()),
+        })
+    );
+    std::process::ExitCode::SUCCESS
+}
