@@ -892,13 +892,18 @@ impl<'r> Api<'r> {
     ) -> (Option<Identity>, Vec<HeaderField>) {
         let identifiers = self.identifiers_named(identifier_name);
         let mut authenticated: Option<Identity> = None;
+        // One credentials map for every pass, as repoze.who reuses its dict: what an
+        // authenticator adds stays for the next pass.
+        let mut credentials = credentials;
         for link in &identifiers {
-            let mut found = [(*link, credentials.clone())];
-            if let Some((best, _)) = self.rank(&mut found) {
-                // As repoze.who: the credentials themselves, stamped with the winner's id.
-                let [(_, mut identity)] = found;
-                identity.insert(USERID_KEY, best.userid);
-                authenticated = Some(identity);
+            let mut found = [(*link, std::mem::take(&mut credentials))];
+            let ranked = self.rank(&mut found);
+            let [(_, identity)] = found;
+            credentials = identity;
+            if let Some((best, _)) = ranked {
+                // The credentials themselves, stamped with the winner's id.
+                credentials.insert(USERID_KEY, best.userid);
+                authenticated = Some(credentials);
                 break;
             }
         }
