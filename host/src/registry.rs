@@ -1,6 +1,6 @@
 //! Building every `[plugin:ID]` section into a plugin object, in dependency order.
 //!
-//! A section that names another in a `*_name` option (`authenticator_name = ldap`) depends on
+//! A section that names another in a reference option (`authenticator_name = ldap`) depends on
 //! it: the named one is built first so the factory can look it up through its
 //! [`Host`](rewho_plugin_api::Host). Every section is built whether or not a chain lists it
 //! (repoze.who needed the `ldap;unused` trick for that). Failures are collected, not
@@ -444,11 +444,26 @@ fn location(spec: &PluginSpec) -> String {
     }
 }
 
-/// The sections `spec` names in `*_name` options (itself included, which is a cycle).
+/// Options that name another plugin section: `<role>_name`, as repoze.who's plugins spell
+/// them (`authenticator_name`, `rememberer_name`, …). `cookie_name`, `header_name` and the like
+/// are ordinary values, even when one happens to equal a section id.
+pub const REFERENCE_OPTIONS: &[&str] = &[
+    "authenticator_name",
+    "identifier_name",
+    "challenger_name",
+    "mdprovider_name",
+    "rememberer_name",
+    "classifier_name",
+    "decider_name",
+    "plugin_name",
+    "wrapped_name",
+];
+
+/// The sections `spec` names in reference options (itself included, which is a cycle).
 fn dependencies<'a>(spec: &'a PluginSpec, all: &'a [PluginSpec]) -> impl Iterator<Item = &'a str> {
     spec.options
         .iter()
-        .filter(|(k, _)| k.ends_with("_name"))
+        .filter(|(k, _)| REFERENCE_OPTIONS.contains(&k.as_str()))
         .flat_map(|(_, v)| v.split_whitespace())
         .filter(move |v| all.iter().any(|s| s.id == *v))
 }
@@ -553,6 +568,18 @@ mod tests {
             "{cyc:?}"
         );
         assert_eq!(steps.len(), 3);
+    }
+
+    #[test]
+    fn ordinary_name_options_are_not_references() {
+        let mut tkt = spec("auth_tkt", &[]);
+        tkt.options.push(("cookie_name".into(), "auth_tkt".into()));
+        tkt.options.push(("header_name".into(), "other".into()));
+        let specs = vec![tkt, spec("other", &[])];
+        let steps = dependency_order(&specs);
+        assert!(steps.iter().all(|s| s.cycle.is_none()));
+        let order: Vec<&str> = steps.iter().map(|s| specs[s.index].id.as_str()).collect();
+        assert_eq!(order, ["auth_tkt", "other"]);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Host {
     }
 
     /// Another plugin, built from its `[plugin:NAME]` section before this one (the host builds
-    /// the sections a plugin names in `*_name` options first).
+    /// the sections a plugin names in `<role>_name` options such as `authenticator_name` first).
     pub fn plugin(&self, name: &str) -> Option<PluginHandle> {
         self.inner
             .plugin(name.into())
