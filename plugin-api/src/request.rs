@@ -239,7 +239,7 @@ impl Environ {
     }
 
     /// Stores an extra value (e.g. `REMOTE_USER_TOKENS`).
-    pub fn set(&mut self, key: impl Into<RString>, value: impl Into<Value>) {
+    pub fn set<K: AsRef<str> + Into<RString>>(&mut self, key: K, value: impl Into<Value>) {
         self.values.insert(key, value);
     }
 

@@ -243,15 +243,28 @@ impl Map {
         self.get(key).is_some()
     }
 
-    /// Sets `key` to `value`, keeping the key's position if it already exists.
-    /// Returns the previous value.
-    pub fn insert(&mut self, key: impl Into<RString>, value: impl Into<Value>) -> Option<Value> {
-        let key = key.into();
+    /// An empty map with room for `capacity` keys: identities grow by a few keys in the host
+    /// (user id, identifier, authenticator), so reserving avoids regrowing on the hot path.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Map {
+            entries: RVec::with_capacity(capacity),
+        }
+    }
+
+    /// Sets `key` to `value`, keeping the key's position if it already exists (the key is only
+    /// copied when it is new). Returns the previous value.
+    pub fn insert<K>(&mut self, key: K, value: impl Into<Value>) -> Option<Value>
+    where
+        K: AsRef<str> + Into<RString>,
+    {
         let value = value.into();
-        if let Some(slot) = self.get_mut(key.as_str()) {
+        if let Some(slot) = self.get_mut(key.as_ref()) {
             return Some(std::mem::replace(slot, value));
         }
-        self.entries.push(Entry { key, value });
+        self.entries.push(Entry {
+            key: key.into(),
+            value,
+        });
         None
     }
 
@@ -299,7 +312,7 @@ impl fmt::Debug for Map {
     }
 }
 
-impl<K: Into<RString>, V: Into<Value>> FromIterator<(K, V)> for Map {
+impl<K: AsRef<str> + Into<RString>, V: Into<Value>> FromIterator<(K, V)> for Map {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut m = Map::new();
         for (k, v) in iter {

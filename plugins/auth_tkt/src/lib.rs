@@ -460,7 +460,8 @@ impl Identifier for AuthTkt {
         env.set("REMOTE_USER_TOKENS", tokens.clone());
         env.set("REMOTE_USER_DATA", t.user_data);
         env.set("AUTH_TYPE", "cookie");
-        let mut identity = Map::new();
+        // Room for the host's user id, identifier and authenticator keys too.
+        let mut identity = Map::with_capacity(8);
         identity.insert("timestamp", i64::from(t.timestamp));
         identity.insert(TICKET_USERID_KEY, userid);
         identity.insert("tokens", tokens);
