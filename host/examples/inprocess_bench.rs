@@ -8,6 +8,11 @@ use std::time::Instant;
 
 use rewho::{ApiFactory, OwnedRequest, Value};
 
+/// The same allocator as the `rewho` binary, so this measures what `rewho serve` runs.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(serde::Deserialize)]
 struct Req {
     #[serde(default = "get")]

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rewho_plugin_api::{
     Environ, HeaderField, Identity, PluginError, PluginHandle, Request, Response, Value,
@@ -60,7 +61,9 @@ impl Role {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// The plugin call this role makes: `identify`, `authenticate`, `challenge`,
+    /// `add_metadata`, `classify`, `decide` (metrics and logs use it).
+    pub fn label(self) -> &'static str {
         match self {
             Role::Identifier => "identify",
             Role::Authenticator => "authenticate",
@@ -164,6 +167,15 @@ pub struct ApiFactoryBuilder {
     remote_user_key: String,
     trusted_proxies: Vec<String>,
     statics: Vec<(String, PluginLibrary)>,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// Told about every plugin call an [`Api`] makes, for metrics (see
+/// [`ApiFactoryBuilder::observer`]). Called on the request's thread: keep it cheap.
+pub trait CallObserver: Send + Sync {
+    /// `plugin` (its chain name) was called in `role` (`identify`, `remember` and `forget`
+    /// all count as [`Role::Identifier`]); the call took `elapsed`, and failed when `!ok`.
+    fn plugin_call(&self, plugin: &str, role: Role, elapsed: Duration, ok: bool);
 }
 
 impl Default for ApiFactoryBuilder {
@@ -190,6 +202,7 @@ impl ApiFactoryBuilder {
             remote_user_key: "REMOTE_USER".to_owned(),
             trusted_proxies: Vec::new(),
             statics: Vec::new(),
+            observer: None,
         }
     }
 
@@ -320,6 +333,12 @@ impl ApiFactoryBuilder {
         self
     }
 
+    /// Reports every plugin call of every [`Api`] of the built factory to `observer`.
+    pub fn observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds every plugin and chain, collecting every problem.
     pub fn build(self) -> Result<ApiFactory, FactoryError> {
         let mut builder = RegistryBuilder::new(
@@ -398,6 +417,7 @@ impl ApiFactoryBuilder {
                 source: self.source,
                 trusted_proxies: self.trusted_proxies,
                 does_io,
+                observer: self.observer,
             }),
         })
     }
@@ -513,6 +533,28 @@ struct FactoryInner {
     source: Option<PathBuf>,
     trusted_proxies: Vec<String>,
     does_io: bool,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl FactoryInner {
+    /// Runs one plugin call, timing it for the observer when there is one.
+    #[inline]
+    fn call<T>(
+        &self,
+        link: &ChainLink,
+        role: Role,
+        call: impl FnOnce() -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        match &self.observer {
+            None => call(),
+            Some(observer) => {
+                let start = Instant::now();
+                let out = call();
+                observer.plugin_call(&link.name, role, start.elapsed(), out.is_ok());
+                out
+            }
+        }
+    }
 }
 
 /// The configured plugins and chains, immutable and shared by every request (`Send + Sync`,
@@ -557,7 +599,9 @@ impl ApiFactory {
     /// server already authenticated).
     pub fn api_with_environ<'r>(&'r self, req: Request<'r>, mut env: Environ) -> Api<'r> {
         let inner = &*self.inner;
-        let classification = match inner.classifier.handle.classify(&req, &mut env) {
+        let classification = match inner.call(&inner.classifier, Role::RequestClassifier, || {
+            inner.classifier.handle.classify(&req, &mut env)
+        }) {
             Ok(c) => c,
             Err(e) => {
                 plugin_failed(&inner.classifier, Role::RequestClassifier, &e);
@@ -572,6 +616,26 @@ impl ApiFactory {
             classification,
             identity: None,
             authenticated: false,
+        }
+    }
+
+    /// Picks a request's [`Api`] up again from the state [`Api::suspend`] saved, with a view
+    /// of the same request. `state` must come from an `Api` of this factory (checked in debug
+    /// builds). Edges use this to keep one Api per request across an `await` or a move to a
+    /// blocking thread, since an `Api` borrows its request view.
+    pub fn resume<'r>(&'r self, req: Request<'r>, state: ApiState) -> Api<'r> {
+        debug_assert_eq!(
+            state.factory,
+            Arc::as_ptr(&self.inner) as usize,
+            "ApiState resumed on another factory"
+        );
+        Api {
+            factory: &self.inner,
+            req,
+            env: state.env,
+            classification: state.classification,
+            identity: state.identity,
+            authenticated: state.authenticated,
         }
     }
 
@@ -675,7 +739,57 @@ impl std::fmt::Debug for Api<'_> {
     }
 }
 
+/// An [`Api`]'s per-request state without its borrows: environ, classification, identity.
+/// [`Api::suspend`] makes one, [`ApiFactory::resume`] turns it back into an `Api`. `Debug`
+/// shows only the classification and the (redacted) identity.
+#[derive(Clone)]
+pub struct ApiState {
+    factory: usize,
+    env: Environ,
+    classification: String,
+    identity: Option<Identity>,
+    authenticated: bool,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("classification", &self.classification)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl ApiState {
+    /// The authenticated identity, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The per-request environ (downstream header edits, `REMOTE_USER`, tokens).
+    pub fn environ(&self) -> &Environ {
+        &self.env
+    }
+
+    /// The request's classification.
+    pub fn classification(&self) -> &str {
+        &self.classification
+    }
+}
+
 impl<'r> Api<'r> {
+    /// Saves this request's state and releases the borrows, to resume later with
+    /// [`ApiFactory::resume`] (after an `await`, or on another thread).
+    pub fn suspend(self) -> ApiState {
+        ApiState {
+            factory: self.factory as *const FactoryInner as usize,
+            env: self.env,
+            classification: self.classification,
+            identity: self.identity,
+            authenticated: self.authenticated,
+        }
+    }
+
     /// The request's classification (`browser`, `dav`, `xmlpost`, …).
     pub fn classification(&self) -> &str {
         &self.classification
@@ -736,7 +850,9 @@ impl<'r> Api<'r> {
             .iter()
             .filter(|l| l.matches(&self.classification))
         {
-            match link.handle.identify(&self.req, &mut self.env) {
+            match f.call(link, Role::Identifier, || {
+                link.handle.identify(&self.req, &mut self.env)
+            }) {
                 Ok(Some(identity)) => found.push((link, identity)),
                 Ok(None) => {}
                 Err(e) => plugin_failed(link, Role::Identifier, &e),
@@ -758,10 +874,10 @@ impl<'r> Api<'r> {
             .iter()
             .filter(|l| l.matches(&self.classification))
         {
-            if let Err(e) = link
-                .handle
-                .add_metadata(&self.req, &mut self.env, &mut identity)
-            {
+            if let Err(e) = f.call(link, Role::MetadataProvider, || {
+                link.handle
+                    .add_metadata(&self.req, &mut self.env, &mut identity)
+            }) {
                 plugin_failed(link, Role::MetadataProvider, &e);
             }
         }
@@ -783,7 +899,9 @@ impl<'r> Api<'r> {
             .filter(|l| l.matches(&self.classification))
         {
             for (index, (_, identity)) in identities.iter_mut().enumerate() {
-                match link.handle.authenticate(&self.req, &mut self.env, identity) {
+                match f.call(link, Role::Authenticator, || {
+                    link.handle.authenticate(&self.req, &mut self.env, identity)
+                }) {
                     Ok(Some(userid)) => {
                         identity.insert(USERID_KEY, userid.clone());
                         if best.is_none() {
@@ -811,7 +929,9 @@ impl<'r> Api<'r> {
         let mut forget_headers = Vec::new();
         if let Some(identity) = &self.identity {
             if let Some(link) = identifier_of(f, identity) {
-                match link.handle.forget(&self.req, &mut self.env, identity) {
+                match f.call(link, Role::Identifier, || {
+                    link.handle.forget(&self.req, &mut self.env, identity)
+                }) {
                     Ok(h) => forget_headers.extend(h),
                     Err(e) => plugin_failed(link, Role::Identifier, &e),
                 }
@@ -822,13 +942,15 @@ impl<'r> Api<'r> {
             .iter()
             .filter(|l| l.matches(&self.classification))
         {
-            match link.handle.challenge(
-                &self.req,
-                &mut self.env,
-                status,
-                app_headers,
-                &forget_headers,
-            ) {
+            match f.call(link, Role::Challenger, || {
+                link.handle.challenge(
+                    &self.req,
+                    &mut self.env,
+                    status,
+                    app_headers,
+                    &forget_headers,
+                )
+            }) {
                 Ok(Some(response)) => return Some(response),
                 Ok(None) => {}
                 Err(e) => plugin_failed(link, Role::Challenger, &e),
@@ -861,11 +983,13 @@ impl<'r> Api<'r> {
         let Some(link) = identifier_of(self.factory, identity) else {
             return Vec::new();
         };
-        let result = if remember {
-            link.handle.remember(&self.req, &mut self.env, identity)
-        } else {
-            link.handle.forget(&self.req, &mut self.env, identity)
-        };
+        let result = self.factory.call(link, Role::Identifier, || {
+            if remember {
+                link.handle.remember(&self.req, &mut self.env, identity)
+            } else {
+                link.handle.forget(&self.req, &mut self.env, identity)
+            }
+        });
         result.unwrap_or_else(|e| {
             plugin_failed(link, Role::Identifier, &e);
             Vec::new()
@@ -910,10 +1034,10 @@ impl<'r> Api<'r> {
         let mut headers = Vec::new();
         let empty = Identity::new();
         for link in &identifiers {
-            let result = match &authenticated {
+            let result = self.factory.call(link, Role::Identifier, || match &authenticated {
                 Some(identity) => link.handle.remember(&self.req, &mut self.env, identity),
                 None => link.handle.forget(&self.req, &mut self.env, &empty),
-            };
+            });
             match result {
                 Ok(h) => headers.extend(h),
                 Err(e) => plugin_failed(link, Role::Identifier, &e),
@@ -928,7 +1052,9 @@ impl<'r> Api<'r> {
         let mut headers = Vec::new();
         let empty = Identity::new();
         for link in self.identifiers_named(identifier_name) {
-            match link.handle.forget(&self.req, &mut self.env, &empty) {
+            match self.factory.call(link, Role::Identifier, || {
+                link.handle.forget(&self.req, &mut self.env, &empty)
+            }) {
                 Ok(h) => headers.extend(h),
                 Err(e) => plugin_failed(link, Role::Identifier, &e),
             }
@@ -955,9 +1081,11 @@ impl<'r> Api<'r> {
     pub fn egress(&mut self, status: u16, app_headers: &[HeaderField]) -> Egress {
         let f = self.factory;
         let decision = f
-            .decider
-            .handle
-            .decide(&self.req, &mut self.env, status, app_headers)
+            .call(&f.decider, Role::ChallengeDecider, || {
+                f.decider
+                    .handle
+                    .decide(&self.req, &mut self.env, status, app_headers)
+            })
             .unwrap_or_else(|e| {
                 plugin_failed(&f.decider, Role::ChallengeDecider, &e);
                 status == 401

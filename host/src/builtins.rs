@@ -80,6 +80,45 @@ pub fn classify_request(req: &Request<'_>) -> &'static str {
     "browser"
 }
 
+/// rewho's `accept_request_classifier`: repoze.who's rules (`dav`, `xmlpost`), then `browser`
+/// only for a page load by a browser (it accepts `text/html` and sent no `Authorization`),
+/// else `api`. With `redirector;browser` before `basicauth` in `[challengers]`, browsers are
+/// sent to the login form while curl, scripts and `fetch` calls get a Basic challenge.
+pub struct AcceptRequestClassifier;
+
+impl Plugin for AcceptRequestClassifier {
+    type Options = NoOptions;
+    const SUMMARY: &'static str =
+        "repoze.who's classifier, but `browser` only for text/html page loads, else `api`";
+    fn new(_: NoOptions, _: &FactoryContext<'_>) -> Result<Self, PluginError> {
+        Ok(AcceptRequestClassifier)
+    }
+}
+
+// IRequestClassifier
+impl RequestClassifier for AcceptRequestClassifier {
+    fn classify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<String, PluginError> {
+        Ok(accept_classify(req).to_owned())
+    }
+}
+
+/// The rules of [`AcceptRequestClassifier`].
+fn accept_classify(req: &Request<'_>) -> &'static str {
+    match classify_request(req) {
+        "browser" => {
+            let html = req
+                .headers_named("accept")
+                .any(|a| a.to_ascii_lowercase().contains("text/html"));
+            if html && req.header("authorization").is_none() {
+                "browser"
+            } else {
+                "api"
+            }
+        }
+        other => other,
+    }
+}
+
 /// repoze.who's `default_challenge_decider`: challenge every 401.
 pub struct DefaultChallengeDecider;
 
@@ -154,6 +193,7 @@ pub fn builtin_library() -> PluginLibrary {
         "<builtin>",
         rewho_plugin_api::plugin_module! {
             "default_request_classifier" => DefaultRequestClassifier: [classifier],
+            "accept_request_classifier" => AcceptRequestClassifier: [classifier],
             "default_challenge_decider" => DefaultChallengeDecider: [decider],
             "passthrough_challenge_decider" => PassthroughChallengeDecider: [decider],
         },
@@ -252,6 +292,26 @@ mod tests {
         assert_eq!(classify_request(&req("POST", &xml)), "xmlpost");
         assert_eq!(classify_request(&req("PUT", &xml)), "browser");
         assert_eq!(classify_request(&req("GET", &[])), "browser");
+    }
+
+    #[test]
+    fn accept_classifier_tells_page_loads_from_api_calls() {
+        let h = |pairs: &[(&'static str, &'static str)]| -> Vec<Header<'static>> {
+            pairs
+                .iter()
+                .map(|(n, v)| Header {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect()
+        };
+        let page = h(&[("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+        assert_eq!(accept_classify(&req("GET", &page)), "browser");
+        assert_eq!(accept_classify(&req("GET", &h(&[("Accept", "*/*")]))), "api");
+        assert_eq!(accept_classify(&req("GET", &[])), "api");
+        let basic = h(&[("Accept", "text/html"), ("Authorization", "Basic eDp5")]);
+        assert_eq!(accept_classify(&req("GET", &basic)), "api");
+        assert_eq!(accept_classify(&req("PROPFIND", &page)), "dav");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `rewho serve` (filled in by the serving edge).
+//! `rewho serve`: a thin shell over [`rewho::server`].
 
 use std::process::ExitCode;
 
@@ -8,16 +8,95 @@ pub struct ServeArgs {
     /// The config file.
     #[arg(long, default_value = "who.ini")]
     pub config: std::path::PathBuf,
-    /// Address to listen on.
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Proxy every other request to this URL.
+    /// Proxy every request outside /_rewho/ to this http:// URL (default: the demo page).
     #[arg(long)]
     pub upstream: Option<String>,
+    /// Reload when the config file changes (polls its modification time). SIGHUP always
+    /// reloads.
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch looks at the config file, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub watch_interval: f64,
+    /// After SIGTERM/SIGINT, how long requests in flight may take, in seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub grace: f64,
 }
 
-/// Runs the server.
+/// Runs the server until SIGTERM or SIGINT: 0 after a clean shutdown, 2 when it cannot start.
+#[cfg(feature = "server")]
+pub fn serve(args: ServeArgs) -> ExitCode {
+    use std::time::Duration;
+
+    use rewho::server::{ServeOptions, Server};
+
+    let seconds = |name: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|_| format!("--{name} {s}: not a duration"))
+    };
+    let (watch, grace) = match (
+        seconds("watch-interval", args.watch_interval),
+        seconds("grace", args.grace),
+    ) {
+        (Ok(w), Ok(g)) => (w.max(Duration::from_millis(10)), g),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("rewho serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = ServeOptions {
+        config: args.config,
+        upstream: args.upstream,
+        watch: args.watch.then_some(watch),
+        grace,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rewho serve: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let upstream = options.upstream.clone();
+        let server = match Server::bind(&args.listen, options).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("rewho serve: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let addr = match server.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("rewho serve: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        // Tests and scripts read this line to find the port.
+        eprintln!("rewho: listening on http://{addr}");
+        match &upstream {
+            Some(u) => eprintln!("rewho: proxying to {u}; forward-auth at http://{addr}/_rewho/auth"),
+            None => eprintln!("rewho: demo page at http://{addr}/ (log in at http://{addr}/_rewho/login)"),
+        }
+        match server.run_with_signals().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rewho serve: {e}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
+
+/// Without the `server` feature: explains how to get it.
+#[cfg(not(feature = "server"))]
 pub fn serve(_args: ServeArgs) -> ExitCode {
-    eprintln!("rewho serve: not available in this build yet");
+    eprintln!("rewho serve: this build has no server; rebuild with the `server` feature");
     ExitCode::from(2)
 }

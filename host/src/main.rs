@@ -10,6 +10,14 @@ use clap::{Parser, Subcommand};
 use rewho::{ApiFactory, ChainLink};
 
 mod cli;
+mod creds_cli;
+
+/// mimalloc for the whole process: with its `override` feature it also serves the `malloc`
+/// and `free` of every plugin library, which allocate identities and strings on every
+/// request (see `host/Cargo.toml` for the measurement).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// rewho: a repoze.who-style authentication host.
 #[derive(Parser)]
@@ -29,6 +37,8 @@ enum Command {
     },
     /// Serve forward-auth, login/logout, and the demo page or a reverse proxy.
     Serve(cli::ServeArgs),
+    /// Manage a token credentials folder: register, verify, reset, deregister, remove.
+    Creds(creds_cli::CredsArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +47,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve(args) => cli::serve(args),
+        Command::Creds(args) => creds_cli::run(args),
     }
 }
 
@@ -46,6 +57,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -1,0 +1,196 @@
+//! [`WhoApi`]: one request's [`Api`], owned, shareable and usable across `await`s.
+
+use std::sync::{Arc, Mutex};
+
+use http::HeaderMap;
+use rewho_plugin_api::{HeaderField, Identity, Value};
+
+use super::{append_fields, Admission, Loaded};
+use crate::{Api, ApiFactory, ApiState, Ingress, OwnedRequest};
+
+/// The per-request API of one request: what repoze.who keeps in
+/// `environ['repoze.who.api']`.
+///
+/// [`WhoLayer`](super::WhoLayer) puts one in every request's extensions; handlers extract it
+/// to call [`login`](Self::login) and [`logout`](Self::logout) (a login view), or anything on
+/// [`Api`] with [`run`](Self::run). The layer's egress uses the same one, so a handler's logout
+/// stops the response from remembering the user. Clones share the request.
+///
+/// An [`Api`] borrows its request view, so this keeps an owned snapshot of the request and
+/// the Api's state, and lends an `Api` to each call. The async methods run the call on tokio's
+/// blocking pool when the chains do I/O, inline otherwise.
+#[derive(Clone)]
+pub struct WhoApi {
+    slot: Arc<Mutex<Slot>>,
+    does_io: bool,
+}
+
+struct Slot {
+    loaded: Arc<Loaded>,
+    request: Arc<OwnedRequest>,
+    state: Option<ApiState>,
+}
+
+impl std::fmt::Debug for WhoApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("WhoApi")
+            .field("method", &slot.request.method)
+            .field("path", &slot.request.path)
+            .field("state", &slot.state)
+            .finish()
+    }
+}
+
+impl WhoApi {
+    pub(crate) fn new(loaded: Arc<Loaded>, request: Arc<OwnedRequest>) -> Self {
+        WhoApi {
+            does_io: loaded.factory.does_io(),
+            slot: Arc::new(Mutex::new(Slot {
+                loaded,
+                request,
+                state: None,
+            })),
+        }
+    }
+
+    /// A `WhoApi` for `request` on `factory`, for edges other than [`WhoLayer`](super::WhoLayer)
+    /// (tests, custom servers). The request's classification happens on first use.
+    pub fn for_request(factory: &ApiFactory, request: OwnedRequest) -> Self {
+        let trusted = super::TrustedProxies::parse(factory.trusted_proxies()).unwrap_or_default();
+        Self::new(
+            Arc::new(Loaded {
+                factory: factory.clone(),
+                trusted,
+            }),
+            Arc::new(request),
+        )
+    }
+
+    /// Lends this request's [`Api`] to `f` on the current thread. Prefer [`run`](Self::run)
+    /// in async code: this blocks when plugins do I/O.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Api<'_>) -> R) -> R {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut *slot;
+        let factory = &slot.loaded.factory;
+        let state = &mut slot.state;
+        slot.request.with_view(|view| {
+            let mut api = match state.take() {
+                Some(s) => factory.resume(view, s),
+                None => factory.api(view),
+            };
+            let out = f(&mut api);
+            *state = Some(api.suspend());
+            out
+        })
+    }
+
+    /// Lends this request's [`Api`] to `f`: on tokio's blocking pool when the chains do I/O,
+    /// inline otherwise, so the runtime's workers never wait on a plugin's I/O.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic of `f`; outside a tokio runtime when the chains do I/O.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Api<'_>) -> R + Send + 'static,
+    ) -> R {
+        if !self.does_io {
+            return self.with(f);
+        }
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.with(f)).await {
+            Ok(out) => out,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("blocking task was cancelled: {e}"),
+            },
+        }
+    }
+
+    /// The request as plugins see it (rebuilt from trusted proxy headers).
+    pub fn request(&self) -> Arc<OwnedRequest> {
+        self.slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .request
+            .clone()
+    }
+
+    /// The factory this request started on (a reload does not change it).
+    pub fn factory(&self) -> ApiFactory {
+        self.slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .loaded
+            .factory
+            .clone()
+    }
+
+    /// The authenticated identity (a copy), if ingress or a handler authenticated one.
+    pub fn identity(&self) -> Option<Identity> {
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.state.as_ref().and_then(|s| s.identity().cloned())
+    }
+
+    /// The authenticated user id as text.
+    pub fn userid(&self) -> Option<String> {
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.state
+            .as_ref()
+            .and_then(|s| s.identity())
+            .and_then(|i| i.userid())
+            .map(Value::to_display_string)
+    }
+
+    /// `(credentials, identifier_name?) -> (identity | None, headers)`: [`Api::login`].
+    /// On success the headers remember the user; on failure they forget.
+    pub async fn login(
+        &self,
+        credentials: Identity,
+        identifier_name: Option<&str>,
+    ) -> (Option<Identity>, Vec<HeaderField>) {
+        let name = identifier_name.map(str::to_owned);
+        self.run(move |api| api.login(credentials, name.as_deref()))
+            .await
+    }
+
+    /// [`login`](Self::login) with a form's `login` and `password`.
+    pub async fn login_with_password(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> (Option<Identity>, Vec<HeaderField>) {
+        let mut credentials = Identity::new();
+        credentials.insert("login", login);
+        credentials.insert("password", password);
+        self.login(credentials, None).await
+    }
+
+    /// `-> [headers]`: every identifier's forget headers ([`Api::logout`]); the response to
+    /// this request then remembers no one.
+    pub async fn logout(&self) -> Vec<HeaderField> {
+        self.run(|api| api.logout(None)).await
+    }
+
+    /// Runs ingress and reports what the edge needs: a response to send instead of the
+    /// application's, or who the user is and which headers plugins edit.
+    pub(crate) async fn ingress(&self) -> Result<Admission, rewho_plugin_api::Response> {
+        self.run(|api| match api.ingress() {
+            Ingress::Respond(r) => Err(r),
+            Ingress::PassThrough | Ingress::Continue => Ok(Admission {
+                userid: api.userid().map(Value::to_display_string),
+                edits: api.environ().downstream_edits().to_vec(),
+            }),
+        })
+        .await
+    }
+}
+
+/// Plugin headers (remember, forget) as an HTTP header map, e.g. to return from an axum
+/// handler. Headers that are not valid HTTP are dropped with a warning.
+pub fn to_header_map(fields: &[HeaderField]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    append_fields(&mut map, fields);
+    map
+}

@@ -1,0 +1,516 @@
+//! What every HTTP edge shares: which peers are trusted proxies, how the request plugins see
+//! is rebuilt from `X-Forwarded-*` / `X-Original-*`, and which downstream headers are
+//! stripped so clients cannot spoof them.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::RwLock;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use rewho_plugin_api::{HeaderEdit, HeaderField};
+
+use crate::request::OwnedRequest;
+
+/// The header carrying the authenticated user id downstream (and back to forward-auth
+/// proxies). Incoming copies are always stripped.
+pub const REMOTE_USER_HEADER: &str = "x-remote-user";
+
+/// Peers whose `X-Forwarded-*` and `X-Original-*` headers are believed: loopback always, plus
+/// the addresses and CIDRs of `[general] trusted_proxies`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<(IpAddr, u8)>,
+}
+
+/// A `trusted_proxies` entry that is neither an IP address nor a CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[general] trusted_proxies: `{entry}` is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/8)")]
+pub struct InvalidProxy {
+    /// The entry as written.
+    pub entry: String,
+}
+
+impl TrustedProxies {
+    /// Loopback only.
+    pub fn loopback() -> Self {
+        TrustedProxies::default()
+    }
+
+    /// Parses `[general] trusted_proxies` entries (each may hold several, separated by
+    /// whitespace or commas): `10.1.2.3`, `10.0.0.0/8`, `fd00::/8`.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, InvalidProxy> {
+        let mut nets = Vec::new();
+        for entry in entries
+            .iter()
+            .flat_map(|e| e.as_ref().split([',', ' ', '\t', '\n']))
+            .filter(|e| !e.is_empty())
+        {
+            let bad = || InvalidProxy {
+                entry: entry.to_owned(),
+            };
+            let (addr, bits) = match entry.split_once('/') {
+                Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| bad())?)),
+                None => (entry, None),
+            };
+            let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = bits.unwrap_or(max);
+            if bits > max {
+                return Err(bad());
+            }
+            nets.push((addr, bits));
+        }
+        Ok(TrustedProxies { nets })
+    }
+
+    /// Whether `ip` is loopback or inside one of the configured networks (IPv4-mapped IPv6
+    /// addresses count as their IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_loopback()
+            || self.nets.iter().any(|&(net, bits)| match (net, ip) {
+                (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), bits),
+                (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), bits),
+                _ => false,
+            })
+    }
+}
+
+fn prefix_eq(net: &[u8], addr: &[u8], bits: u8) -> bool {
+    let full = usize::from(bits / 8);
+    if net[..full] != addr[..full] {
+        return false;
+    }
+    let rest = bits % 8;
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        net[full] & mask == addr[full] & mask
+    }
+}
+
+/// Which forwarded headers describe the request to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rebuild {
+    /// The request is the one to authenticate; trusted proxies may tell its scheme, host and
+    /// client (`X-Forwarded-Proto/Host/For`, `X-Real-IP`).
+    Direct,
+    /// A forward-auth call: the request to authenticate is described by `X-Original-URI` /
+    /// `X-Original-Method` (nginx) or `X-Forwarded-Method/Uri` (Traefik, Caddy) too.
+    ForwardAuth,
+}
+
+/// A header's value as text: UTF-8 when it is, else latin-1 (each byte one char).
+pub(crate) fn header_text(v: &HeaderValue) -> Cow<'_, str> {
+    match std::str::from_utf8(v.as_bytes()) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(v.as_bytes().iter().map(|&b| char::from(b)).collect()),
+    }
+}
+
+fn first<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
+    headers
+        .get(name)
+        .map(header_text)
+        .map(|v| match v {
+            Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+            Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+        })
+        .filter(|v| !v.is_empty())
+}
+
+/// The client address a trusted proxy reports: `X-Real-IP`, else the right-most address of
+/// `X-Forwarded-For` that is not itself a trusted proxy.
+fn forwarded_client(headers: &HeaderMap, trusted: &TrustedProxies) -> Option<IpAddr> {
+    if let Some(ip) = first(headers, "x-real-ip").and_then(|v| v.parse().ok()) {
+        return Some(ip);
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| {
+            header_text(v)
+                .split(',')
+                .filter_map(|s| parse_hop(s.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|ip| !trusted.contains(**ip))
+        .or(hops.first())
+        .copied()
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]:5678`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    s.strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(ip, _)| ip.parse().ok())
+}
+
+/// What [`snapshot`] learnt besides the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Provenance {
+    /// The peer is a trusted proxy and its headers were used.
+    pub(crate) trusted: bool,
+    /// The request came through nginx's `auth_request` (it sent `X-Original-*`): a
+    /// redirect must be answered as 401 with `Location`, since nginx turns any status but
+    /// 2xx/401/403 of the subrequest into a 500.
+    pub(crate) nginx: bool,
+}
+
+/// Builds the request plugins see from an HTTP request and its TCP peer.
+pub(crate) fn snapshot(
+    parts: &Parts,
+    peer: Option<SocketAddr>,
+    trusted: &TrustedProxies,
+    mode: Rebuild,
+) -> (OwnedRequest, Provenance) {
+    let headers = &parts.headers;
+    let mut req = OwnedRequest {
+        method: parts.method.as_str().to_owned(),
+        scheme: parts
+            .uri
+            .scheme_str()
+            .unwrap_or("http")
+            .to_ascii_lowercase(),
+        host: parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| first(headers, "host").map(Cow::into_owned))
+            .unwrap_or_default(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        remote_addr: peer.map(|p| canonical_ip(p.ip()).to_string()).unwrap_or_default(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), header_text(v).into_owned()))
+            .collect(),
+    };
+    let mut prov = Provenance::default();
+    let Some(peer) = peer.filter(|p| trusted.contains(p.ip())) else {
+        return (req, prov);
+    };
+    let _ = peer;
+    prov.trusted = true;
+    if let Some(proto) = first(headers, "x-forwarded-proto") {
+        let proto = proto.split(',').next().unwrap_or("").trim();
+        if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("https") {
+            req.scheme = proto.to_ascii_lowercase();
+        }
+    }
+    if let Some(host) = first(headers, "x-forwarded-host") {
+        req.host = host.split(',').next().unwrap_or("").trim().to_owned();
+    }
+    if let Some(ip) = forwarded_client(headers, trusted) {
+        req.remote_addr = canonical_ip(ip).to_string();
+    }
+    if mode == Rebuild::ForwardAuth {
+        let method = first(headers, "x-original-method");
+        let uri = first(headers, "x-original-uri");
+        prov.nginx = method.is_some() || uri.is_some();
+        if let Some(m) = method.or_else(|| first(headers, "x-forwarded-method")) {
+            req.method = m.to_ascii_uppercase();
+        }
+        if let Some(url) = first(headers, "x-original-url") {
+            // `scheme://host/path?query` (Authelia-style nginx configs send this).
+            if let Some((scheme, rest)) = url.split_once("://") {
+                let (host, target) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+                req.scheme = scheme.to_ascii_lowercase();
+                req.host = host.to_owned();
+                set_target(&mut req, target);
+                prov.nginx = true;
+            }
+        }
+        if let Some(target) = uri.or_else(|| first(headers, "x-forwarded-uri")) {
+            set_target(&mut req, &target);
+        }
+    }
+    (req, prov)
+}
+
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn set_target(req: &mut OwnedRequest, target: &str) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    req.path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    req.query = query.to_owned();
+}
+
+/// The names of downstream headers that are stripped from every incoming request: the user
+/// header, the names configured, and every name a plugin edit has ever touched (learnt as
+/// edits are seen, so a header a plugin sets only for some users is stripped for all).
+#[derive(Debug)]
+pub(crate) struct HeaderGuard {
+    names: RwLock<Vec<HeaderName>>,
+}
+
+impl HeaderGuard {
+    pub(crate) fn new<S: AsRef<str>>(extra: &[S]) -> Self {
+        let mut names = vec![HeaderName::from_static(REMOTE_USER_HEADER)];
+        for n in extra {
+            if let Ok(n) = HeaderName::from_bytes(n.as_ref().trim().as_bytes()) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        HeaderGuard {
+            names: RwLock::new(names),
+        }
+    }
+
+    /// Adds header names (invalid ones are ignored).
+    pub(crate) fn add<S: AsRef<str>>(&self, extra: &[S]) {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        for n in extra {
+            if let Ok(n) = HeaderName::from_bytes(n.as_ref().trim().as_bytes()) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+    }
+
+    /// Records the names in `edits` so later requests strip them too.
+    pub(crate) fn learn(&self, edits: &[HeaderEdit]) {
+        let new: Vec<HeaderName> = {
+            let names = self.names.read().unwrap_or_else(|e| e.into_inner());
+            edits
+                .iter()
+                .filter_map(|e| HeaderName::from_bytes(e.name.as_bytes()).ok())
+                .filter(|n| !names.contains(n))
+                .collect()
+        };
+        if !new.is_empty() {
+            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+            for n in new {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+    }
+
+    /// Removes every guarded header from `headers`.
+    pub(crate) fn strip(&self, headers: &mut HeaderMap) {
+        let names = self.names.read().unwrap_or_else(|e| e.into_inner());
+        for n in names.iter() {
+            headers.remove(n);
+        }
+    }
+
+    /// The guarded names.
+    pub(crate) fn names(&self) -> Vec<HeaderName> {
+        self.names.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// What ingress found, owned, for the edge to act on after the Api is put away.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Admission {
+    /// The authenticated user id, as text.
+    pub(crate) userid: Option<String>,
+    /// The plugins' downstream header edits.
+    pub(crate) edits: Vec<HeaderEdit>,
+}
+
+impl Admission {
+    /// Strips guarded headers from `headers`, then sets the user header and the edits.
+    pub(crate) fn apply(&self, guard: &HeaderGuard, headers: &mut HeaderMap) {
+        guard.learn(&self.edits);
+        guard.strip(headers);
+        if let Some(userid) = &self.userid {
+            match HeaderValue::from_str(userid) {
+                Ok(v) => {
+                    headers.insert(HeaderName::from_static(REMOTE_USER_HEADER), v);
+                }
+                Err(_) => tracing::warn!(
+                    target: "rewho::edge",
+                    "user id is not a valid header value; X-Remote-User not sent"
+                ),
+            }
+        }
+        for edit in &self.edits {
+            let Ok(name) = HeaderName::from_bytes(edit.name.as_bytes()) else {
+                tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header name in a plugin edit");
+                continue;
+            };
+            match edit.value.as_ref().into_option() {
+                Some(value) => match HeaderValue::from_bytes(value.as_bytes()) {
+                    Ok(v) => {
+                        headers.insert(name, v);
+                    }
+                    Err(_) => tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header value in a plugin edit"),
+                },
+                None => {
+                    headers.remove(name);
+                }
+            }
+        }
+    }
+}
+
+/// Appends plugin headers (remember, forget, a challenge's) to an HTTP header map, skipping
+/// (and logging) any that are not valid HTTP.
+pub(crate) fn append_fields(headers: &mut HeaderMap, fields: &[HeaderField]) {
+    for f in fields {
+        match (
+            HeaderName::from_bytes(f.name.as_bytes()),
+            HeaderValue::from_bytes(f.value.as_bytes()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
+            }
+            _ => tracing::warn!(target: "rewho::edge", header = %f.name, "plugin returned an invalid header; dropped"),
+        }
+    }
+}
+
+/// An HTTP header map as plugin header fields (for the challenge decider).
+pub(crate) fn to_fields(headers: &HeaderMap) -> Vec<HeaderField> {
+    headers
+        .iter()
+        .map(|(n, v)| HeaderField::new(n.as_str(), header_text(v).as_ref()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_matching() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8, 192.168.1.7", "fd00::/8 172.16.0.0/12"])
+            .unwrap();
+        for yes in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "10.255.0.1",
+            "192.168.1.7",
+            "fd12::1",
+            "172.31.255.255",
+            "::ffff:10.1.1.1",
+        ] {
+            assert!(t.contains(yes.parse().unwrap()), "{yes}");
+        }
+        for no in ["11.0.0.1", "192.168.1.8", "fe80::1", "172.32.0.1", "8.8.8.8"] {
+            assert!(!t.contains(no.parse().unwrap()), "{no}");
+        }
+        assert!(TrustedProxies::parse(&["10.0.0.0/33"]).is_err());
+        assert!(TrustedProxies::parse(&["example.org"]).is_err());
+        assert!(TrustedProxies::parse(&["10.0.0.0/x"]).is_err());
+        let t = TrustedProxies::parse(&["10.1.2.0/23"]).unwrap();
+        assert!(t.contains("10.1.3.200".parse().unwrap()));
+        assert!(!t.contains("10.1.4.1".parse().unwrap()));
+    }
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn forward_auth_rebuilds_only_from_trusted_peers() {
+        let p = parts(
+            "/_rewho/auth",
+            &[
+                ("host", "rewho:8080"),
+                ("x-original-uri", "/private/page?a=1"),
+                ("x-original-method", "post"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "app.example"),
+                ("x-forwarded-for", "203.0.113.9, 10.0.0.2"),
+            ],
+        );
+        let trusted = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let (r, prov) = snapshot(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        assert!(prov.trusted && prov.nginx);
+        assert_eq!(
+            (r.method.as_str(), r.scheme.as_str(), r.host.as_str()),
+            ("POST", "https", "app.example")
+        );
+        assert_eq!((r.path.as_str(), r.query.as_str()), ("/private/page", "a=1"));
+        assert_eq!(r.remote_addr, "203.0.113.9");
+
+        let outsider: SocketAddr = "198.51.100.1:5000".parse().unwrap();
+        let (r, prov) = snapshot(&p, Some(outsider), &trusted, Rebuild::ForwardAuth);
+        assert!(!prov.trusted);
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/_rewho/auth"));
+        assert_eq!((r.host.as_str(), r.remote_addr.as_str()), ("rewho:8080", "198.51.100.1"));
+
+        // Direct mode never takes the method or path from headers.
+        let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::Direct);
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/_rewho/auth"));
+        assert_eq!(r.scheme, "https");
+    }
+
+    #[test]
+    fn traefik_headers() {
+        let p = parts(
+            "/_rewho/auth",
+            &[
+                ("x-forwarded-method", "DELETE"),
+                ("x-forwarded-uri", "/x?y"),
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-host", "h.example:8443"),
+                ("x-forwarded-for", "192.0.2.1"),
+            ],
+        );
+        let local: SocketAddr = "[::1]:1".parse().unwrap();
+        let (r, prov) = snapshot(&p, Some(local), &TrustedProxies::loopback(), Rebuild::ForwardAuth);
+        assert!(!prov.nginx);
+        assert_eq!(r.method, "DELETE");
+        assert_eq!(r.host, "h.example:8443");
+        assert_eq!((r.path.as_str(), r.query.as_str()), ("/x", "y"));
+        assert_eq!(r.remote_addr, "192.0.2.1");
+    }
+
+    #[test]
+    fn guard_strips_learnt_names() {
+        let guard = HeaderGuard::new(&["X-Groups"]);
+        let mut h = HeaderMap::new();
+        h.insert("x-remote-user", "evil".parse().unwrap());
+        h.insert("x-groups", "admin".parse().unwrap());
+        h.insert("x-email", "e@evil".parse().unwrap());
+        h.insert("cookie", "a=b".parse().unwrap());
+        let adm = Admission {
+            userid: None,
+            edits: vec![HeaderEdit {
+                name: "X-Email".into(),
+                value: abi_stable::std_types::ROption::RNone,
+            }],
+        };
+        adm.apply(&guard, &mut h);
+        assert_eq!(h.len(), 1);
+        let mut h2 = HeaderMap::new();
+        h2.insert("x-email", "later@evil".parse().unwrap());
+        Admission::default().apply(&guard, &mut h2);
+        assert!(h2.is_empty(), "a learnt name is stripped on later requests");
+    }
+}

@@ -1,0 +1,296 @@
+//! The `/_rewho/` handlers and the access log.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Query, State};
+use axum::middleware::Next;
+use axum::Form;
+use http::header::{HeaderName, HeaderValue, LOCATION};
+use http::{Request, Response, StatusCode};
+use rewho_plugin_api::{HeaderEdit, HeaderField};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use super::pages;
+use super::proxy::{html, plain};
+use super::AppState;
+use crate::middleware::{append_fields, peer_of, snapshot, Outcome, Provenance, Rebuild, WhoApi};
+use crate::{Egress, Ingress, REMOTE_USER_HEADER};
+
+fn with_outcome(mut r: Response<Body>, outcome: Outcome) -> Response<Body> {
+    r.extensions_mut().insert(outcome);
+    r
+}
+
+/// A per-request [`WhoApi`] for one of rewho's own endpoints.
+fn api_for(app: &AppState, parts: &http::request::Parts, mode: Rebuild) -> (WhoApi, Provenance) {
+    let loaded = app.shared.load();
+    let (request, prov) = snapshot(parts, peer_of(&parts.extensions), &loaded.trusted, mode);
+    (WhoApi::new(loaded, Arc::new(request)), prov)
+}
+
+enum Verdict {
+    Allow {
+        user: String,
+        edits: Vec<HeaderEdit>,
+        remember: Vec<HeaderField>,
+    },
+    Challenge(rewho_plugin_api::Response),
+    Respond(rewho_plugin_api::Response),
+    Deny,
+}
+
+/// `GET /_rewho/auth`: 200 with `X-Remote-User`, the plugins' downstream headers and the
+/// remember headers; or the challenge (never a 2xx); or a bare 401 when nobody challenges.
+pub(crate) async fn forward_auth(
+    State(app): State<Arc<AppState>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, _body) = req.into_parts();
+    let (api, prov) = api_for(&app, &parts, Rebuild::ForwardAuth);
+    let verdict = api
+        .run(|api| match api.ingress() {
+            Ingress::Respond(r) => Verdict::Respond(r),
+            Ingress::Continue | Ingress::PassThrough => match api.userid() {
+                Some(user) => {
+                    let user = user.to_display_string();
+                    let edits = api.environ().downstream_edits().to_vec();
+                    match api.egress(200, &[]) {
+                        Egress::Remember(remember) => Verdict::Allow {
+                            user,
+                            edits,
+                            remember,
+                        },
+                        Egress::Challenge(r) => Verdict::Challenge(r),
+                        Egress::NoChallenger => Verdict::Deny,
+                    }
+                }
+                None => match api.egress(401, &[]) {
+                    Egress::Challenge(r) => Verdict::Challenge(r),
+                    Egress::Remember(_) | Egress::NoChallenger => Verdict::Deny,
+                },
+            },
+        })
+        .await;
+    match verdict {
+        Verdict::Allow {
+            user,
+            edits,
+            remember,
+        } => {
+            app.shared.guard().learn(&edits);
+            let mut r = Response::new(Body::empty());
+            let h = r.headers_mut();
+            match HeaderValue::from_str(&user) {
+                Ok(v) => {
+                    h.insert(HeaderName::from_static(REMOTE_USER_HEADER), v);
+                }
+                Err(_) => {
+                    tracing::warn!(target: "rewho::edge", "user id is not a valid header value; denying");
+                    return with_outcome(
+                        plain(StatusCode::UNAUTHORIZED, "user id cannot be sent\n"),
+                        Outcome::NoChallenger,
+                    );
+                }
+            }
+            for e in &edits {
+                if let Some(v) = e.value.as_ref().into_option() {
+                    append_fields(h, &[HeaderField::new(e.name.clone(), v.clone())]);
+                }
+            }
+            append_fields(h, &remember);
+            with_outcome(r, Outcome::Authenticated(user))
+        }
+        Verdict::Challenge(c) => with_outcome(deny(c, prov), Outcome::Challenged),
+        Verdict::Respond(c) => with_outcome(deny(c, prov), Outcome::Responded),
+        Verdict::Deny => with_outcome(
+            plain(StatusCode::UNAUTHORIZED, "Not authenticated.\n"),
+            Outcome::Anonymous,
+        ),
+    }
+}
+
+/// A plugin's answer as a forward-auth denial: a 2xx is never sent (it would grant access);
+/// for nginx, a redirect becomes 401 + `Location`.
+fn deny(c: rewho_plugin_api::Response, prov: Provenance) -> Response<Body> {
+    let mut r = Response::new(Body::from(c.body.into_vec()));
+    let status = StatusCode::from_u16(c.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let granting = status.is_success() || status.is_informational();
+    *r.status_mut() = if granting || (status.is_redirection() && prov.nginx) {
+        StatusCode::UNAUTHORIZED
+    } else {
+        status
+    };
+    append_fields(r.headers_mut(), c.headers.as_slice());
+    r
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct CameFrom {
+    #[serde(default)]
+    came_from: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    came_from: String,
+}
+
+/// `GET /_rewho/login`: the form.
+pub(crate) async fn login_form(q: Option<Query<CameFrom>>) -> Response<Body> {
+    let came_from = q.map(|Query(q)| q.came_from).unwrap_or_default();
+    html(StatusCode::OK, pages::login_form(&came_from, None))
+}
+
+/// `POST /_rewho/login`: [`WhoApi::login`] with the form's credentials. Success: 302 to the
+/// safe `came_from` with the remember headers. Failure: the form again (200) with a message
+/// and the forget headers.
+pub(crate) async fn login_submit(
+    State(app): State<Arc<AppState>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let (api, _) = api_for(&app, &parts, Rebuild::Direct);
+    let form = match Form::<LoginForm>::from_request(Request::from_parts(parts, body), &()).await {
+        Ok(Form(f)) => f,
+        Err(e) => {
+            return with_outcome(
+                plain(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+                Outcome::LoginFailed,
+            )
+        }
+    };
+    let (identity, headers) = if form.login.is_empty() {
+        (None, api.run(|a| a.login(crate::Identity::new(), None).1).await)
+    } else {
+        api.login_with_password(&form.login, &form.password).await
+    };
+    match identity.as_ref().and_then(|i| i.userid()) {
+        Some(user) => {
+            let target = pages::safe_came_from(&form.came_from, &api.request());
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::FOUND;
+            if let Ok(v) = HeaderValue::from_str(&target) {
+                r.headers_mut().insert(LOCATION, v);
+            }
+            append_fields(r.headers_mut(), &headers);
+            with_outcome(r, Outcome::LoggedIn(user.to_display_string()))
+        }
+        None => {
+            let mut r = html(
+                StatusCode::OK,
+                pages::login_form(&form.came_from, Some("Invalid login or password.")),
+            );
+            append_fields(r.headers_mut(), &headers);
+            with_outcome(r, Outcome::LoginFailed)
+        }
+    }
+}
+
+/// `/_rewho/logout`: every identifier's forget headers and a 302 to the safe `came_from`
+/// (default `/`).
+pub(crate) async fn logout(
+    State(app): State<Arc<AppState>>,
+    q: Option<Query<CameFrom>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, _) = req.into_parts();
+    let (api, _) = api_for(&app, &parts, Rebuild::Direct);
+    let headers = api.logout().await;
+    let came_from = q.map(|Query(q)| q.came_from).unwrap_or_default();
+    let target = pages::safe_came_from(&came_from, &api.request());
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    append_fields(r.headers_mut(), &headers);
+    with_outcome(r, Outcome::LoggedOut)
+}
+
+/// `GET /_rewho/metrics`.
+pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response<Body> {
+    let mut r = Response::new(Body::from(app.metrics.render()));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+fn endpoint_of(path: &str) -> &'static str {
+    match path {
+        "/_rewho/auth" => "auth",
+        "/_rewho/login" => "login",
+        "/_rewho/logout" => "logout",
+        "/_rewho/metrics" => "metrics",
+        _ => "app",
+    }
+}
+
+/// One log line per request, with a request id (also sent back as `X-Request-Id`), the
+/// chain outcome and the user; never a query string, cookie or credential.
+pub(crate) async fn access_log(
+    State(app): State<Arc<AppState>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    let id = app.request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", id = %id);
+    let start = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let (outcome, user) = match resp.extensions().get::<Outcome>() {
+        Some(o) => (o.name(), o.user()),
+        None => ("none", None),
+    };
+    let endpoint = endpoint_of(&path);
+    app.metrics.request(endpoint, outcome);
+    span.in_scope(|| {
+        tracing::info!(
+            target: "rewho::access",
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            outcome,
+            user = user.unwrap_or("-"),
+            micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        )
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    resp
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Authenticated(_) => "authenticated",
+            Outcome::Anonymous => "anonymous",
+            Outcome::Challenged => "challenged",
+            Outcome::Responded => "responded",
+            Outcome::NoChallenger => "no_challenger",
+            Outcome::LoggedIn(_) => "login_ok",
+            Outcome::LoginFailed => "login_failed",
+            Outcome::LoggedOut => "logout",
+        }
+    }
+
+    fn user(&self) -> Option<&str> {
+        match self {
+            Outcome::Authenticated(u) | Outcome::LoggedIn(u) => Some(u),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Counters for `GET /_rewho/metrics`, in Prometheus' text format: per-plugin calls, failures
+//! and latency (fed by [`CallObserver`]), requests by endpoint and outcome, reloads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::{CallObserver, Role};
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 9] = [
+    0.000_001, 0.000_005, 0.000_025, 0.000_1, 0.000_5, 0.002_5, 0.01, 0.1, 1.0,
+];
+
+#[derive(Default)]
+struct PluginStats {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    nanos: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
+}
+
+/// Everything `/_rewho/metrics` reports. Shared by every factory a server builds, so counts
+/// survive a reload.
+#[derive(Default)]
+pub struct Metrics {
+    plugins: RwLock<HashMap<(String, &'static str), Arc<PluginStats>>>,
+    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Identifier => "identifier",
+        Role::Authenticator => "authenticator",
+        Role::Challenger => "challenger",
+        Role::MetadataProvider => "mdprovider",
+        Role::RequestClassifier => "classifier",
+        Role::ChallengeDecider => "decider",
+    }
+}
+
+impl CallObserver for Metrics {
+    fn plugin_call(&self, plugin: &str, role: Role, elapsed: Duration, ok: bool) {
+        let role = role_name(role);
+        let stats = {
+            let map = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+            map.get(&(plugin.to_owned(), role)).cloned()
+        };
+        let stats = stats.unwrap_or_else(|| {
+            let mut map = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+            map.entry((plugin.to_owned(), role)).or_default().clone()
+        });
+        stats.calls.fetch_add(1, Relaxed);
+        if !ok {
+            stats.failures.fetch_add(1, Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        stats
+            .nanos
+            .fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+            stats.buckets[i].fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Counts one request to `endpoint` (`auth`, `login`, `logout`, `app`) with `outcome`.
+    pub fn request(&self, endpoint: &'static str, outcome: &'static str) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((endpoint, outcome))
+            .or_default() += 1;
+    }
+
+    /// Counts a reload.
+    pub fn reload(&self, ok: bool) {
+        if ok { &self.reloads_ok } else { &self.reloads_failed }.fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let plugins: Vec<((String, &'static str), Arc<PluginStats>)> = {
+            let map = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+            let mut v: Vec<_> = map.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let labels = |(p, r): &(String, &str)| format!("plugin=\"{}\",role=\"{r}\"", escape(p));
+        let _ = writeln!(out, "# HELP rewho_plugin_calls_total Plugin calls, by plugin and role.");
+        let _ = writeln!(out, "# TYPE rewho_plugin_calls_total counter");
+        for (k, s) in &plugins {
+            let _ = writeln!(out, "rewho_plugin_calls_total{{{}}} {}", labels(k), s.calls.load(Relaxed));
+        }
+        let _ = writeln!(out, "# HELP rewho_plugin_failures_total Plugin calls that returned an error (or panicked).");
+        let _ = writeln!(out, "# TYPE rewho_plugin_failures_total counter");
+        for (k, s) in &plugins {
+            let _ = writeln!(out, "rewho_plugin_failures_total{{{}}} {}", labels(k), s.failures.load(Relaxed));
+        }
+        let _ = writeln!(out, "# HELP rewho_plugin_call_duration_seconds Time spent in one plugin call.");
+        let _ = writeln!(out, "# TYPE rewho_plugin_call_duration_seconds histogram");
+        for (k, s) in &plugins {
+            let l = labels(k);
+            let mut cumulative = 0;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                cumulative += s.buckets[i].load(Relaxed);
+                let _ = writeln!(out, "rewho_plugin_call_duration_seconds_bucket{{{l},le=\"{b}\"}} {cumulative}");
+            }
+            let calls = s.calls.load(Relaxed);
+            let _ = writeln!(out, "rewho_plugin_call_duration_seconds_bucket{{{l},le=\"+Inf\"}} {calls}");
+            let _ = writeln!(
+                out,
+                "rewho_plugin_call_duration_seconds_sum{{{l}}} {}",
+                s.nanos.load(Relaxed) as f64 / 1e9
+            );
+            let _ = writeln!(out, "rewho_plugin_call_duration_seconds_count{{{l}}} {calls}");
+        }
+        let _ = writeln!(out, "# HELP rewho_requests_total Requests, by endpoint and chain outcome.");
+        let _ = writeln!(out, "# TYPE rewho_requests_total counter");
+        for ((endpoint, outcome), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "rewho_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP rewho_reloads_total Config reloads, by result.");
+        let _ = writeln!(out, "# TYPE rewho_reloads_total counter");
+        let _ = writeln!(out, "rewho_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Relaxed));
+        let _ = writeln!(out, "rewho_reloads_total{{result=\"error\"}} {}", self.reloads_failed.load(Relaxed));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.plugin_call("auth_tkt", Role::Identifier, Duration::from_nanos(800), true);
+        m.plugin_call("auth_tkt", Role::Identifier, Duration::from_micros(50), false);
+        m.plugin_call("we\"ird", Role::Authenticator, Duration::from_secs(5), true);
+        m.request("auth", "authenticated");
+        m.reload(false);
+        let text = m.render();
+        assert!(text.contains("rewho_plugin_calls_total{plugin=\"auth_tkt\",role=\"identifier\"} 2"));
+        assert!(text.contains("rewho_plugin_failures_total{plugin=\"auth_tkt\",role=\"identifier\"} 1"));
+        assert!(text.contains(
+            "rewho_plugin_call_duration_seconds_bucket{plugin=\"auth_tkt\",role=\"identifier\",le=\"0.000001\"} 1"
+        ));
+        assert!(text.contains(
+            "rewho_plugin_call_duration_seconds_bucket{plugin=\"auth_tkt\",role=\"identifier\",le=\"0.0001\"} 2"
+        ));
+        assert!(text.contains("plugin=\"we\\\"ird\""));
+        assert!(text.contains(
+            "rewho_plugin_call_duration_seconds_bucket{plugin=\"we\\\"ird\",role=\"authenticator\",le=\"1\"} 0"
+        ));
+        assert!(text.contains("rewho_requests_total{endpoint=\"auth\",outcome=\"authenticated\"} 1"));
+        assert!(text.contains("rewho_reloads_total{result=\"error\"} 1"));
+    }
+}

@@ -1,0 +1,405 @@
+//! `rewho serve`: forward-auth for nginx/Traefik/Caddy, login and logout pages, and either a
+//! streaming reverse proxy to `--upstream` or a demo page, with reload and metrics.
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /_rewho/auth` | forward-auth: 200 + `X-Remote-User` (and plugin headers), or the challenge |
+//! | `GET /_rewho/login` | the login form (`came_from` from the query) |
+//! | `POST /_rewho/login` | `login`, `password`, `came_from` → [`Api::login`](crate::Api::login) |
+//! | `/_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
+//! | `GET /_rewho/metrics` | Prometheus text: plugin calls, failures, latency; requests; reloads |
+//! | anything else | [`WhoLayer`](crate::WhoLayer) around the upstream proxy or the demo page |
+//!
+//! The config is rebuilt on [`Reloader::reload`] (SIGHUP, `--watch`); a config that fails to
+//! build is logged with its error and the running one keeps serving. Requests in flight finish
+//! on the factory they started with.
+//!
+//! # Forward-auth
+//!
+//! The request to authenticate is rebuilt from `X-Original-URI` / `X-Original-Method` (nginx)
+//! or `X-Forwarded-Method` / `X-Forwarded-Uri` (Traefik, Caddy), plus `X-Forwarded-Proto`,
+//! `X-Forwarded-Host`, `X-Real-IP` / `X-Forwarded-For`, only when the TCP peer is a trusted
+//! proxy (loopback, or `[general] trusted_proxies`). The answer never says 2xx unless a user
+//! was authenticated. nginx's `auth_request` turns any status of the subrequest other than
+//! 2xx/401/403 into a 500, so when the call came through nginx (it sent `X-Original-*`) a
+//! redirect challenge is answered as 401 with the `Location` header; the nginx example turns
+//! it back into a redirect with `error_page 401`.
+//!
+//! # Login
+//!
+//! A failed login answers 200 with the form, a message and the identifiers' forget headers
+//! (200, not 401: the form is the answer, and a 401 would be challenged again by proxies
+//! configured to challenge every 401). `came_from` is followed only within the site: see
+//! the rules on the login handler.
+
+mod endpoints;
+mod metrics;
+mod pages;
+mod proxy;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower::Layer;
+
+pub use metrics::Metrics;
+
+use crate::middleware::{InvalidProxy, SharedFactory, WhoLayer};
+use crate::{ApiFactory, ApiFactoryBuilder, Config, FactoryError};
+
+/// How `rewho serve` runs, besides the address it listens on.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The who.ini to load (and reload).
+    pub config: PathBuf,
+    /// Proxy every request that is not under `/_rewho/` to this `http://` URL; `None` serves
+    /// the demo page.
+    pub upstream: Option<String>,
+    /// Poll the config file's modification time this often and reload when it changes.
+    pub watch: Option<Duration>,
+    /// After a shutdown signal, how long requests in flight may take before the server stops
+    /// anyway.
+    pub grace: Duration,
+}
+
+impl ServeOptions {
+    /// Serve the demo on `config`, no watching, 30 s of grace on shutdown.
+    pub fn new(config: impl Into<PathBuf>) -> Self {
+        ServeOptions {
+            config: config.into(),
+            upstream: None,
+            watch: None,
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The config could not be loaded; every problem is listed.
+    #[error("{}: cannot load the config:\n{source}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        source: Box<FactoryError>,
+    },
+    /// `[general] trusted_proxies` has a bad entry.
+    #[error("{}: {source}", path.display())]
+    TrustedProxies {
+        /// The config file.
+        path: PathBuf,
+        /// The bad entry.
+        source: InvalidProxy,
+    },
+    /// `--upstream` is not a usable URL.
+    #[error("{0}")]
+    Upstream(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads `path` into a factory reporting to `metrics`; also returns `[general] strip_headers`.
+fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<(ApiFactory, Vec<String>), ServeError> {
+    let cfg_err = |source: FactoryError| ServeError::Config {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    let config = Config::from_file(path).map_err(|e| cfg_err(FactoryError::Config(e)))?;
+    let strip: Vec<String> = config
+        .general
+        .extra
+        .iter()
+        .filter(|(k, _)| k == "strip_headers")
+        .flat_map(|(_, v)| v.split([',', ' ', '\t', '\n']).map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let factory = ApiFactoryBuilder::from_config(&config)
+        .observer(metrics.clone())
+        .build()
+        .map_err(cfg_err)?;
+    crate::TrustedProxies::parse(factory.trusted_proxies()).map_err(|source| {
+        ServeError::TrustedProxies {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    Ok((factory, strip))
+}
+
+/// Rebuilds the factory from the config file and swaps it in; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Reloader {
+    config: PathBuf,
+    shared: SharedFactory,
+    metrics: Arc<Metrics>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Reloader {
+    /// Loads the config again (on the blocking pool: plugin factories may do I/O) and, if it
+    /// builds, makes it the one new requests use. On failure the error is logged and returned,
+    /// and the running factory stays. Libraries already loaded stay loaded.
+    pub async fn reload(&self) -> Result<(), ServeError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let path = self.config.clone();
+        let metrics = self.metrics.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&path, &metrics))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let result = loaded.and_then(|(factory, strip)| {
+            self.shared.add_stripped(&strip);
+            self.shared
+                .replace(factory)
+                .map_err(|source| ServeError::TrustedProxies {
+                    path: self.config.clone(),
+                    source,
+                })
+        });
+        self.metrics.reload(result.is_ok());
+        match &result {
+            Ok(()) => tracing::info!(
+                target: "rewho::reload",
+                config = %self.config.display(),
+                "config reloaded"
+            ),
+            Err(e) => tracing::error!(
+                target: "rewho::reload",
+                "config reload refused, still serving the previous config: {e}"
+            ),
+        }
+        result
+    }
+
+    /// The factory new requests use.
+    pub fn factory(&self) -> ApiFactory {
+        self.shared.factory()
+    }
+}
+
+pub(crate) struct AppState {
+    shared: SharedFactory,
+    metrics: Arc<Metrics>,
+    next_id: AtomicU64,
+    id_prefix: u32,
+}
+
+impl AppState {
+    fn request_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n}", self.id_prefix)
+    }
+}
+
+/// The peer's IP, as axum's connect info has it.
+pub(crate) fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
+    crate::middleware::peer_of(ext).map(|p| p.ip())
+}
+
+/// A bound, loaded `rewho serve`, ready to [`run`](Self::run).
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    reloader: Reloader,
+    options: ServeOptions,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Loads the config (refusing to start on any error) and listens on `listen`
+    /// (`127.0.0.1:0` picks a free port; see [`local_addr`](Self::local_addr)).
+    pub async fn bind(listen: &str, options: ServeOptions) -> Result<Server, ServeError> {
+        let metrics = Arc::new(Metrics::default());
+        let path = options.config.clone();
+        let m = metrics.clone();
+        let (factory, strip) = tokio::task::spawn_blocking(move || load(&path, &m))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let shared = SharedFactory::new(factory)
+            .map_err(|source| ServeError::TrustedProxies {
+                path: options.config.clone(),
+                source,
+            })?
+            .strip_headers(&strip);
+        let proxy = match &options.upstream {
+            Some(u) => Some(proxy::Proxy::new(u).map_err(ServeError::Upstream)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen.to_owned(),
+                source,
+            })?;
+        let id_prefix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ std::process::id().rotate_left(16))
+            .unwrap_or_default();
+        let app = Arc::new(AppState {
+            shared: shared.clone(),
+            metrics: metrics.clone(),
+            next_id: AtomicU64::new(1),
+            id_prefix,
+        });
+        let router = router(app, proxy);
+        Ok(Server {
+            listener,
+            router,
+            reloader: Reloader {
+                config: options.config.clone(),
+                shared,
+                metrics,
+                lock: Arc::default(),
+            },
+            options,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that reloads the config.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
+    /// finish (at most [`ServeOptions::grace`]) and returns. With
+    /// [`ServeOptions::watch`], reloads when the config file changes.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let watcher = self
+            .options
+            .watch
+            .map(|every| tokio::spawn(watch(self.reloader.clone(), every)));
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let notify = stopping.clone();
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .tcp_nodelay(true)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(target: "rewho::serve", "shutting down: finishing requests in flight");
+            notify.notify_one();
+        });
+        let grace = self.options.grace;
+        let result = tokio::select! {
+            r = serve => r.map_err(ServeError::from),
+            () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(target: "rewho::serve", "grace period over; closing the remaining connections");
+                Ok(())
+            }
+        };
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        tracing::info!(target: "rewho::serve", "stopped");
+        result
+    }
+
+    /// [`run`](Self::run) with Unix signals: SIGHUP reloads the config, SIGTERM and SIGINT
+    /// shut down gracefully.
+    #[cfg(unix)]
+    pub async fn run_with_signals(self) -> Result<(), ServeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let reloader = self.reloader();
+        let reloads = tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!(target: "rewho::reload", "SIGHUP: reloading the config");
+                let _ = reloader.reload().await;
+            }
+        });
+        let result = self
+            .run(async move {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(target: "rewho::serve", "SIGTERM received"),
+                    _ = int.recv() => tracing::info!(target: "rewho::serve", "SIGINT received"),
+                }
+            })
+            .await;
+        reloads.abort();
+        result
+    }
+}
+
+/// Reloads whenever the config file's modification time or size changes.
+async fn watch(reloader: Reloader, every: Duration) {
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&reloader.config);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = stamp(&reloader.config);
+        if now != last {
+            last = now;
+            tracing::info!(target: "rewho::reload", "config file changed: reloading");
+            let _ = reloader.reload().await;
+        }
+    }
+}
+
+fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {
+    let layer = WhoLayer::shared(app.shared.clone());
+    let routes = Router::new()
+        .route("/_rewho/auth", any(endpoints::forward_auth))
+        .route(
+            "/_rewho/login",
+            get(endpoints::login_form).post(endpoints::login_submit),
+        )
+        .route("/_rewho/logout", any(endpoints::logout))
+        .route("/_rewho/metrics", get(endpoints::metrics));
+    let routes = match proxy {
+        Some(p) => routes.fallback_service(layer.layer(tower::service_fn(move |req| {
+            let p = p.clone();
+            async move { Ok::<_, std::convert::Infallible>(p.forward(req).await) }
+        }))),
+        None => routes.fallback_service(layer.layer(tower::service_fn(proxy::demo))),
+    };
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            endpoints::access_log,
+        ))
+        .with_state(app)
+}
