@@ -1034,10 +1034,12 @@ impl<'r> Api<'r> {
         let mut headers = Vec::new();
         let empty = Identity::new();
         for link in &identifiers {
-            let result = self.factory.call(link, Role::Identifier, || match &authenticated {
-                Some(identity) => link.handle.remember(&self.req, &mut self.env, identity),
-                None => link.handle.forget(&self.req, &mut self.env, &empty),
-            });
+            let result = self
+                .factory
+                .call(link, Role::Identifier, || match &authenticated {
+                    Some(identity) => link.handle.remember(&self.req, &mut self.env, identity),
+                    None => link.handle.forget(&self.req, &mut self.env, &empty),
+                });
             match result {
                 Ok(h) => headers.extend(h),
                 Err(e) => plugin_failed(link, Role::Identifier, &e),

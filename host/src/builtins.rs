@@ -307,7 +307,10 @@ mod tests {
         };
         let page = h(&[("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
         assert_eq!(accept_classify(&req("GET", &page)), "browser");
-        assert_eq!(accept_classify(&req("GET", &h(&[("Accept", "*/*")]))), "api");
+        assert_eq!(
+            accept_classify(&req("GET", &h(&[("Accept", "*/*")]))),
+            "api"
+        );
         assert_eq!(accept_classify(&req("GET", &[])), "api");
         let basic = h(&[("Accept", "text/html"), ("Authorization", "Basic eDp5")]);
         assert_eq!(accept_classify(&req("GET", &basic)), "api");

@@ -81,8 +81,12 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         // Tests and scripts read this line to find the port.
         eprintln!("rewho: listening on http://{addr}");
         match &upstream {
-            Some(u) => eprintln!("rewho: proxying to {u}; forward-auth at http://{addr}/_rewho/auth"),
-            None => eprintln!("rewho: demo page at http://{addr}/ (log in at http://{addr}/_rewho/login)"),
+            Some(u) => {
+                eprintln!("rewho: proxying to {u}; forward-auth at http://{addr}/_rewho/auth")
+            }
+            None => eprintln!(
+                "rewho: demo page at http://{addr}/ (log in at http://{addr}/_rewho/login)"
+            ),
         }
         match server.run_with_signals().await {
             Ok(()) => ExitCode::SUCCESS,

@@ -24,13 +24,13 @@ pub use api::{
 pub use builtins::{builtin_library, classify_request, map_dotted_name};
 pub use config::{Config, ConfigError};
 pub use loader::{LoadError, PluginLibrary, PluginPath};
-pub use registry::{system_clock, BuildError, Clock, PluginRegistry, UseSpec, UseTarget};
-pub use request::OwnedRequest;
 #[cfg(feature = "server")]
 pub use middleware::{
     to_header_map, InvalidProxy, MaybeWhoIdentity, ResponseFuture, SharedFactory, TrustedProxies,
     WhoApi, WhoBody, WhoIdentity, WhoLayer, WhoRejection, WhoService, REMOTE_USER_HEADER,
 };
+pub use registry::{system_clock, BuildError, Clock, PluginRegistry, UseSpec, UseTarget};
+pub use request::OwnedRequest;
 pub use rewho_plugin_api::{
     Environ, HeaderField, Identity, Map, PluginHandle, Request, Response, Value, USERID_KEY,
 };

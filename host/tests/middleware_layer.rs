@@ -167,7 +167,11 @@ async fn anonymous_requests_to_required_routes_are_challenged_per_classification
     let api = call(&app, get_req("/me", &[("accept", "*/*")])).await;
     assert_eq!(api.status, 401);
     assert_eq!(api.headers["x-challenger"], "marker");
-    let browser = call(&app, get_req("/me?x=1", &[BROWSER, ("host", "app.example")])).await;
+    let browser = call(
+        &app,
+        get_req("/me?x=1", &[BROWSER, ("host", "app.example")]),
+    )
+    .await;
     assert_eq!(browser.status, 302);
     assert_eq!(
         browser.headers["location"],
@@ -225,9 +229,9 @@ async fn forwarded_headers_count_only_from_trusted_peers() {
         "/login?came_from=https%3A%2F%2Fpublic.example%2Fme"
     );
     let mut outsider = get_req("/me", &forwarded);
-    outsider
-        .extensions_mut()
-        .insert(ConnectInfo("203.0.113.5:4000".parse::<SocketAddr>().unwrap()));
+    outsider.extensions_mut().insert(ConnectInfo(
+        "203.0.113.5:4000".parse::<SocketAddr>().unwrap(),
+    ));
     let out = call(&app, outsider).await;
     assert_eq!(
         out.headers["location"],
@@ -247,14 +251,22 @@ async fn a_login_view_in_rust_and_logout_stops_remembering() {
     )
     .await;
     assert_eq!(ok.status, 302, "{}", ok.body);
-    assert_eq!(ok.headers["set-cookie"], "testkit_user=alice; Path=/; HttpOnly");
+    assert_eq!(
+        ok.headers["set-cookie"],
+        "testkit_user=alice; Path=/; HttpOnly"
+    );
     let bad = call(
         &app,
-        Request::post("/login").body(Body::from("alice:nope")).unwrap(),
+        Request::post("/login")
+            .body(Body::from("alice:nope"))
+            .unwrap(),
     )
     .await;
     assert_eq!(bad.status, 200);
-    assert!(bad.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(bad.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
     // Logged in with a header identity; the handler logs out, so no remember header.
     let out = call(&app, get_req("/logout", &ALICE)).await;
     assert_eq!(out.status, 200);

@@ -127,7 +127,10 @@ async fn non_browsers_get_the_api_challenge_and_bad_credentials_never_pass() {
     let (_ini, rewho) = start();
     let http = Http::new();
     let r = http
-        .get(&rewho.url("/_rewho/auth"), &[("accept", "application/json")])
+        .get(
+            &rewho.url("/_rewho/auth"),
+            &[("accept", "application/json")],
+        )
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("x-challenger"), Some("marker"));
@@ -205,7 +208,10 @@ async fn failed_login_shows_the_form_again_and_forgets() {
     assert!(r.body.contains("value=\"/x\""));
     assert!(r.cookies().is_empty());
     assert!(r.all("set-cookie").iter().any(|c| c.contains("Max-Age=0")));
-    assert!(!rewho.log().contains("nope"), "the password reached the log");
+    assert!(
+        !rewho.log().contains("nope"),
+        "the password reached the log"
+    );
 }
 
 #[tokio::test]
@@ -253,7 +259,10 @@ async fn metrics_count_plugin_calls_and_the_log_has_ids_and_outcomes() {
     let (_ini, rewho) = start();
     let http = Http::new();
     for _ in 0..3 {
-        assert_eq!(http.get(&rewho.url("/_rewho/auth"), &ALICE).await.status, 200);
+        assert_eq!(
+            http.get(&rewho.url("/_rewho/auth"), &ALICE).await.status,
+            200
+        );
     }
     http.get(&rewho.url("/_rewho/auth"), &[]).await;
     let m = http.get(&rewho.url("/_rewho/metrics"), &[]).await;
@@ -283,10 +292,20 @@ async fn metrics_count_plugin_calls_and_the_log_has_ids_and_outcomes() {
     assert!(m
         .body
         .contains("rewho_plugin_call_duration_seconds_bucket{plugin=\"accept\",role=\"authenticator\",le=\"+Inf\"}"));
-    assert!(rewho.wait_for_log("outcome=\"authenticated\"", std::time::Duration::from_secs(5))
-        || rewho.wait_for_log("outcome=authenticated", std::time::Duration::from_secs(5)));
+    assert!(
+        rewho.wait_for_log(
+            "outcome=\"authenticated\"",
+            std::time::Duration::from_secs(5)
+        ) || rewho.wait_for_log("outcome=authenticated", std::time::Duration::from_secs(5))
+    );
     let log = rewho.log();
-    assert!(log.contains("user=alice") || log.contains("user=\"alice\""), "{log}");
+    assert!(
+        log.contains("user=alice") || log.contains("user=\"alice\""),
+        "{log}"
+    );
     assert!(log.contains("request{id="), "{log}");
-    assert!(!log.contains("secret"), "a credential reached the log:\n{log}");
+    assert!(
+        !log.contains("secret"),
+        "a credential reached the log:\n{log}"
+    );
 }

@@ -25,7 +25,9 @@ pub struct TrustedProxies {
 
 /// A `trusted_proxies` entry that is neither an IP address nor a CIDR.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[general] trusted_proxies: `{entry}` is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/8)")]
+#[error(
+    "[general] trusted_proxies: `{entry}` is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/8)"
+)]
 pub struct InvalidProxy {
     /// The entry as written.
     pub entry: String,
@@ -192,7 +194,9 @@ pub(crate) fn snapshot(
             .unwrap_or_default(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
-        remote_addr: peer.map(|p| canonical_ip(p.ip()).to_string()).unwrap_or_default(),
+        remote_addr: peer
+            .map(|p| canonical_ip(p.ip()).to_string())
+            .unwrap_or_default(),
         headers: headers
             .iter()
             .map(|(n, v)| (n.as_str().to_owned(), header_text(v).into_owned()))
@@ -361,7 +365,9 @@ impl Admission {
                     Ok(v) => {
                         headers.insert(name, v);
                     }
-                    Err(_) => tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header value in a plugin edit"),
+                    Err(_) => {
+                        tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header value in a plugin edit")
+                    }
                 },
                 None => {
                     headers.remove(name);
@@ -382,7 +388,9 @@ pub(crate) fn append_fields(headers: &mut HeaderMap, fields: &[HeaderField]) {
             (Ok(n), Ok(v)) => {
                 headers.append(n, v);
             }
-            _ => tracing::warn!(target: "rewho::edge", header = %f.name, "plugin returned an invalid header; dropped"),
+            _ => {
+                tracing::warn!(target: "rewho::edge", header = %f.name, "plugin returned an invalid header; dropped")
+            }
         }
     }
 }
@@ -401,8 +409,8 @@ mod tests {
 
     #[test]
     fn cidr_matching() {
-        let t = TrustedProxies::parse(&["10.0.0.0/8, 192.168.1.7", "fd00::/8 172.16.0.0/12"])
-            .unwrap();
+        let t =
+            TrustedProxies::parse(&["10.0.0.0/8, 192.168.1.7", "fd00::/8 172.16.0.0/12"]).unwrap();
         for yes in [
             "127.0.0.1",
             "127.9.9.9",
@@ -415,7 +423,13 @@ mod tests {
         ] {
             assert!(t.contains(yes.parse().unwrap()), "{yes}");
         }
-        for no in ["11.0.0.1", "192.168.1.8", "fe80::1", "172.32.0.1", "8.8.8.8"] {
+        for no in [
+            "11.0.0.1",
+            "192.168.1.8",
+            "fe80::1",
+            "172.32.0.1",
+            "8.8.8.8",
+        ] {
             assert!(!t.contains(no.parse().unwrap()), "{no}");
         }
         assert!(TrustedProxies::parse(&["10.0.0.0/33"]).is_err());
@@ -455,18 +469,30 @@ mod tests {
             (r.method.as_str(), r.scheme.as_str(), r.host.as_str()),
             ("POST", "https", "app.example")
         );
-        assert_eq!((r.path.as_str(), r.query.as_str()), ("/private/page", "a=1"));
+        assert_eq!(
+            (r.path.as_str(), r.query.as_str()),
+            ("/private/page", "a=1")
+        );
         assert_eq!(r.remote_addr, "203.0.113.9");
 
         let outsider: SocketAddr = "198.51.100.1:5000".parse().unwrap();
         let (r, prov) = snapshot(&p, Some(outsider), &trusted, Rebuild::ForwardAuth);
         assert!(!prov.trusted);
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/_rewho/auth"));
-        assert_eq!((r.host.as_str(), r.remote_addr.as_str()), ("rewho:8080", "198.51.100.1"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/_rewho/auth")
+        );
+        assert_eq!(
+            (r.host.as_str(), r.remote_addr.as_str()),
+            ("rewho:8080", "198.51.100.1")
+        );
 
         // Direct mode never takes the method or path from headers.
         let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::Direct);
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/_rewho/auth"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/_rewho/auth")
+        );
         assert_eq!(r.scheme, "https");
     }
 
@@ -483,7 +509,12 @@ mod tests {
             ],
         );
         let local: SocketAddr = "[::1]:1".parse().unwrap();
-        let (r, prov) = snapshot(&p, Some(local), &TrustedProxies::loopback(), Rebuild::ForwardAuth);
+        let (r, prov) = snapshot(
+            &p,
+            Some(local),
+            &TrustedProxies::loopback(),
+            Rebuild::ForwardAuth,
+        );
         assert!(!prov.nginx);
         assert_eq!(r.method, "DELETE");
         assert_eq!(r.host, "h.example:8443");

@@ -60,7 +60,8 @@ pub(crate) fn peer_of(ext: &http::Extensions) -> Option<SocketAddr> {
 /// A plugin's response as an HTTP response.
 pub(crate) fn plugin_response(r: rewho_plugin_api::Response) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(r.body.into_vec())));
-    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     super::append_fields(resp.headers_mut(), r.headers.as_slice());
     resp
 }

@@ -168,7 +168,10 @@ pub(crate) async fn login_submit(
         }
     };
     let (identity, headers) = if form.login.is_empty() {
-        (None, api.run(|a| a.login(crate::Identity::new(), None).1).await)
+        (
+            None,
+            api.run(|a| a.login(crate::Identity::new(), None).1).await,
+        )
     } else {
         api.login_with_password(&form.login, &form.password).await
     };

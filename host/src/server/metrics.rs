@@ -65,9 +65,10 @@ impl CallObserver for Metrics {
             stats.failures.fetch_add(1, Relaxed);
         }
         let secs = elapsed.as_secs_f64();
-        stats
-            .nanos
-            .fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        stats.nanos.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
         if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
             stats.buckets[i].fetch_add(1, Relaxed);
         }
@@ -94,7 +95,12 @@ impl Metrics {
 
     /// Counts a reload.
     pub fn reload(&self, ok: bool) {
-        if ok { &self.reloads_ok } else { &self.reloads_failed }.fetch_add(1, Relaxed);
+        if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        }
+        .fetch_add(1, Relaxed);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -107,43 +113,90 @@ impl Metrics {
             v
         };
         let labels = |(p, r): &(String, &str)| format!("plugin=\"{}\",role=\"{r}\"", escape(p));
-        let _ = writeln!(out, "# HELP rewho_plugin_calls_total Plugin calls, by plugin and role.");
+        let _ = writeln!(
+            out,
+            "# HELP rewho_plugin_calls_total Plugin calls, by plugin and role."
+        );
         let _ = writeln!(out, "# TYPE rewho_plugin_calls_total counter");
         for (k, s) in &plugins {
-            let _ = writeln!(out, "rewho_plugin_calls_total{{{}}} {}", labels(k), s.calls.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "rewho_plugin_calls_total{{{}}} {}",
+                labels(k),
+                s.calls.load(Relaxed)
+            );
         }
-        let _ = writeln!(out, "# HELP rewho_plugin_failures_total Plugin calls that returned an error (or panicked).");
+        let _ = writeln!(
+            out,
+            "# HELP rewho_plugin_failures_total Plugin calls that returned an error (or panicked)."
+        );
         let _ = writeln!(out, "# TYPE rewho_plugin_failures_total counter");
         for (k, s) in &plugins {
-            let _ = writeln!(out, "rewho_plugin_failures_total{{{}}} {}", labels(k), s.failures.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "rewho_plugin_failures_total{{{}}} {}",
+                labels(k),
+                s.failures.load(Relaxed)
+            );
         }
-        let _ = writeln!(out, "# HELP rewho_plugin_call_duration_seconds Time spent in one plugin call.");
+        let _ = writeln!(
+            out,
+            "# HELP rewho_plugin_call_duration_seconds Time spent in one plugin call."
+        );
         let _ = writeln!(out, "# TYPE rewho_plugin_call_duration_seconds histogram");
         for (k, s) in &plugins {
             let l = labels(k);
             let mut cumulative = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
                 cumulative += s.buckets[i].load(Relaxed);
-                let _ = writeln!(out, "rewho_plugin_call_duration_seconds_bucket{{{l},le=\"{b}\"}} {cumulative}");
+                let _ = writeln!(
+                    out,
+                    "rewho_plugin_call_duration_seconds_bucket{{{l},le=\"{b}\"}} {cumulative}"
+                );
             }
             let calls = s.calls.load(Relaxed);
-            let _ = writeln!(out, "rewho_plugin_call_duration_seconds_bucket{{{l},le=\"+Inf\"}} {calls}");
+            let _ = writeln!(
+                out,
+                "rewho_plugin_call_duration_seconds_bucket{{{l},le=\"+Inf\"}} {calls}"
+            );
             let _ = writeln!(
                 out,
                 "rewho_plugin_call_duration_seconds_sum{{{l}}} {}",
                 s.nanos.load(Relaxed) as f64 / 1e9
             );
-            let _ = writeln!(out, "rewho_plugin_call_duration_seconds_count{{{l}}} {calls}");
+            let _ = writeln!(
+                out,
+                "rewho_plugin_call_duration_seconds_count{{{l}}} {calls}"
+            );
         }
-        let _ = writeln!(out, "# HELP rewho_requests_total Requests, by endpoint and chain outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP rewho_requests_total Requests, by endpoint and chain outcome."
+        );
         let _ = writeln!(out, "# TYPE rewho_requests_total counter");
-        for ((endpoint, outcome), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "rewho_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}");
+        for ((endpoint, outcome), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "rewho_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP rewho_reloads_total Config reloads, by result.");
         let _ = writeln!(out, "# TYPE rewho_reloads_total counter");
-        let _ = writeln!(out, "rewho_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Relaxed));
-        let _ = writeln!(out, "rewho_reloads_total{{result=\"error\"}} {}", self.reloads_failed.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "rewho_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "rewho_reloads_total{{result=\"error\"}} {}",
+            self.reloads_failed.load(Relaxed)
+        );
         out
     }
 }
@@ -155,14 +208,28 @@ mod tests {
     #[test]
     fn renders_counts_and_cumulative_buckets() {
         let m = Metrics::default();
-        m.plugin_call("auth_tkt", Role::Identifier, Duration::from_nanos(800), true);
-        m.plugin_call("auth_tkt", Role::Identifier, Duration::from_micros(50), false);
+        m.plugin_call(
+            "auth_tkt",
+            Role::Identifier,
+            Duration::from_nanos(800),
+            true,
+        );
+        m.plugin_call(
+            "auth_tkt",
+            Role::Identifier,
+            Duration::from_micros(50),
+            false,
+        );
         m.plugin_call("we\"ird", Role::Authenticator, Duration::from_secs(5), true);
         m.request("auth", "authenticated");
         m.reload(false);
         let text = m.render();
-        assert!(text.contains("rewho_plugin_calls_total{plugin=\"auth_tkt\",role=\"identifier\"} 2"));
-        assert!(text.contains("rewho_plugin_failures_total{plugin=\"auth_tkt\",role=\"identifier\"} 1"));
+        assert!(
+            text.contains("rewho_plugin_calls_total{plugin=\"auth_tkt\",role=\"identifier\"} 2")
+        );
+        assert!(
+            text.contains("rewho_plugin_failures_total{plugin=\"auth_tkt\",role=\"identifier\"} 1")
+        );
         assert!(text.contains(
             "rewho_plugin_call_duration_seconds_bucket{plugin=\"auth_tkt\",role=\"identifier\",le=\"0.000001\"} 1"
         ));
@@ -173,7 +240,9 @@ mod tests {
         assert!(text.contains(
             "rewho_plugin_call_duration_seconds_bucket{plugin=\"we\\\"ird\",role=\"authenticator\",le=\"1\"} 0"
         ));
-        assert!(text.contains("rewho_requests_total{endpoint=\"auth\",outcome=\"authenticated\"} 1"));
+        assert!(
+            text.contains("rewho_requests_total{endpoint=\"auth\",outcome=\"authenticated\"} 1")
+        );
         assert!(text.contains("rewho_reloads_total{result=\"error\"} 1"));
     }
 }

@@ -80,7 +80,10 @@ pub(crate) fn demo_page(
         } else {
             format!("<code>{}</code>", escape(&show(v)))
         };
-        rows.push_str(&format!("<tr><th>{}</th><td>{value}</td></tr>\n", escape(k)));
+        rows.push_str(&format!(
+            "<tr><th>{}</th><td>{value}</td></tr>\n",
+            escape(k)
+        ));
     }
     let mut headers = String::new();
     for (n, v) in downstream {
@@ -123,7 +126,9 @@ pub(crate) fn safe_came_from(raw: &str, request: &OwnedRequest) -> String {
         return raw.to_owned();
     }
     if let Some((scheme, rest)) = raw.split_once("://") {
-        let (host, path) = rest.find(['/', '?', '#']).map_or((rest, ""), |i| rest.split_at(i));
+        let (host, path) = rest
+            .find(['/', '?', '#'])
+            .map_or((rest, ""), |i| rest.split_at(i));
         let path = if path.is_empty() || !path.starts_with('/') {
             format!("/{path}")
         } else {

@@ -127,7 +127,10 @@ impl Proxy {
             }
             Err(e) => {
                 tracing::warn!(target: "rewho::proxy", error = %e, "upstream request failed");
-                plain(StatusCode::BAD_GATEWAY, "the upstream application is not reachable\n")
+                plain(
+                    StatusCode::BAD_GATEWAY,
+                    "the upstream application is not reachable\n",
+                )
             }
         }
     }
@@ -150,8 +153,10 @@ pub(crate) fn html(status: StatusCode, text: String) -> Response<Body> {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    r.headers_mut()
-        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -159,7 +164,10 @@ pub(crate) fn html(status: StatusCode, text: String) -> Response<Body> {
 /// headers an upstream would get; anonymous requests get 401, which the layer challenges.
 pub(crate) async fn demo(req: Request<Body>) -> Result<Response<Body>, Infallible> {
     let Some(api) = req.extensions().get::<WhoApi>().cloned() else {
-        return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "WhoLayer missing\n"));
+        return Ok(plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "WhoLayer missing\n",
+        ));
     };
     let Some(identity) = api.identity() else {
         return Ok(plain(StatusCode::UNAUTHORIZED, "Not logged in.\n"));
@@ -179,7 +187,12 @@ pub(crate) async fn demo(req: Request<Body>) -> Result<Response<Body>, Infallibl
             n.as_str() == crate::REMOTE_USER_HEADER
                 || edited.iter().any(|e| e.eq_ignore_ascii_case(n.as_str()))
         })
-        .map(|(n, v)| (n.to_string(), crate::middleware::header_text(v).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                crate::middleware::header_text(v).into_owned(),
+            )
+        })
         .collect();
     Ok(html(
         StatusCode::OK,
