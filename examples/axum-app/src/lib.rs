@@ -84,8 +84,7 @@ async fn logout(api: WhoApi) -> Response {
 /// browsers treat as another site), or an absolute http(s) URL on the request's own host.
 /// Anything else is an open redirect and is dropped.
 pub fn same_site<'a>(came_from: &'a str, host: Option<&str>) -> Option<&'a str> {
-    if came_from.starts_with('/') {
-        let rest = &came_from[1..];
+    if let Some(rest) = came_from.strip_prefix('/') {
         let other_site = rest.starts_with('/') || rest.starts_with('\\');
         return (!other_site).then_some(came_from);
     }
