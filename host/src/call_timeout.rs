@@ -70,7 +70,7 @@ pub(crate) fn parse_call_timeout(value: &str) -> Result<Option<Duration>, String
         return Ok(None);
     }
     match v.parse::<f64>() {
-        Ok(s) if s == 0.0 => Ok(None),
+        Ok(0.0) => Ok(None),
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Some(Duration::from_secs_f64(s))),
         _ => Err(format!(
             "call_timeout: `{v}` is not a number of seconds between 0 and 86400 (or `off`)"
