@@ -299,3 +299,72 @@ async fn one_instance_killed_under_load_behind_nginx_no_client_sees_a_failure() 
         .await;
     assert_eq!(r.header("x-remote-user"), Some("bob"), "{r:?}");
 }
+
+/// SSO attributes (the `header` plugin at login, `metadata_cache` with the Redis backend): a
+/// login through the front end on A captures them; a later request to B with only the
+/// auth_tkt cookie gets them replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_attributes_captured_on_one_instance_are_replayed_by_the_other() {
+    require_plugins(&["auth_tkt", "header", "metadata_cache", "testkit"]);
+    let rd = redis();
+    let ini = who_ini(&format!(
+        r#"
+[plugin:sso]
+use = header
+user_header = X-Forwarded-User
+attribute_headers = X-Forwarded-Email:mail
+rememberer_name = auth_tkt
+
+[plugin:auth_tkt]
+use = auth_tkt
+secret = one secret for every instance
+
+[plugin:attrs]
+use = metadata_cache
+backend = redis
+redis_url = redis://{}/0
+
+[plugin:mail]
+use = @TESTKIT@:attribute_header
+attribute = mail
+header = X-Mail
+
+[identifiers]
+plugins = sso auth_tkt attrs
+[authenticators]
+plugins = sso auth_tkt
+[mdproviders]
+plugins = attrs mail
+"#,
+        rd.url()
+    ));
+    let config = ["--config", ini.path.to_str().unwrap()];
+    let (a, b) = (Rewho::start(&config), Rewho::start(&config));
+    let http = Http::new();
+    let r = http
+        .get(
+            &a.url("/_rewho/auth"),
+            &[
+                ("x-forwarded-user", "alice"),
+                ("x-forwarded-email", "alice@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-mail"), Some("alice@example.org"));
+    let cookie = r
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("auth_tkt="))
+        .expect("auth_tkt remembers the SSO login");
+    let r = http
+        .get(&b.url("/_rewho/auth"), &[("cookie", &cookie)])
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-remote-user"), Some("alice"));
+    assert_eq!(
+        r.header("x-mail"),
+        Some("alice@example.org"),
+        "B replays what A captured: {r:?}"
+    );
+}
