@@ -25,7 +25,8 @@ use serve_support::{Http, Rewho};
 /// memcached down, then back (empty): what users see is nothing. While it is down the cache
 /// is skipped and every request goes to htpasswd, so every right password is still let in and
 /// every wrong one still refused; after it is back the cache fills again. Checks every
-/// answer of the load (none lost, none wrong) and that the cache is used again.
+/// answer of the load (none lost, none wrong) and that the cache is used again. The same
+/// when memcached hangs (SIGSTOP) instead of dying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memcached_stopped_and_restarted_under_load_every_request_answered_correctly() {
     require_plugins(&["memcached", "htpasswd", "basicauth"]);
@@ -92,8 +93,16 @@ plugins = basicauth
     );
     mc.restart();
     assert!(load.wait_for_more(40, Duration::from_secs(20)).await);
+    // Hung rather than dead (SIGSTOP): calls time out after `timeout_ms`, then skip it.
+    mc.signal("STOP");
+    assert!(
+        load.wait_for_more(40, Duration::from_secs(30)).await,
+        "requests are answered while memcached hangs"
+    );
+    mc.signal("CONT");
+    assert!(load.wait_for_more(40, Duration::from_secs(20)).await);
     let report = load.stop().await;
-    report.assert_clean(120, "memcached outage");
+    report.assert_clean(200, "memcached outage");
     // Refilled after the restart (the retry interval has passed).
     let http = Http::new();
     for _ in 0..50 {
@@ -163,7 +172,8 @@ fn redis_set(port: u16, key: &str, value: &str) {
 
 /// Redis down, then back: while it is down, session holders are refused (fail-closed: 401,
 /// never a 2xx and never someone else's user), and nobody gets an error page or a dropped
-/// connection; once it is back (with the session stored again) they are let in again.
+/// connection; once it is back (with the session stored again) they are let in again. The
+/// same when Redis hangs (SIGSTOP) instead of dying.
 /// Checks every answer of the load and that both phases were seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_and_restarted_under_load_fails_closed_then_recovers() {
@@ -267,6 +277,17 @@ plugins = marker
     assert!(
         wait_until(allowed.clone(), 30).await,
         "once Redis is back session holders are let in again"
+    );
+    // Hung rather than dead (SIGSTOP): lookups time out after `redis_timeout`, fail closed.
+    rd.signal("STOP");
+    assert!(
+        wait_until(refused.clone(), 10).await,
+        "while Redis hangs requests are refused, not failed"
+    );
+    rd.signal("CONT");
+    assert!(
+        wait_until(allowed.clone(), 30).await,
+        "once Redis answers again session holders are let in again"
     );
     let report = load.stop().await;
     report.assert_clean(90, "redis outage");
