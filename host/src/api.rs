@@ -15,6 +15,7 @@ use rewho_plugin_api::{
 };
 
 use crate::builtins::{builtin_library, BUILTIN_LIBRARY};
+use crate::call_timeout::{self, CallWatch, Tripped, DEFAULT_CALL_TIMEOUT};
 use crate::config::{Config, ConfigError};
 use crate::loader::{PluginLibrary, PluginPath};
 use crate::registry::{
@@ -168,6 +169,8 @@ pub struct ApiFactoryBuilder {
     trusted_proxies: Vec<String>,
     statics: Vec<(String, PluginLibrary)>,
     observer: Option<Arc<dyn CallObserver>>,
+    /// `[general] call_timeout`, or why it is wrong (reported by `build`).
+    call_timeout: Result<Option<Duration>, SetupError>,
 }
 
 /// Told about every plugin call an [`Api`] makes, for metrics (see
@@ -203,6 +206,7 @@ impl ApiFactoryBuilder {
             trusted_proxies: Vec::new(),
             statics: Vec::new(),
             observer: None,
+            call_timeout: Ok(Some(DEFAULT_CALL_TIMEOUT)),
         }
     }
 
@@ -249,7 +253,30 @@ impl ApiFactoryBuilder {
         b.challenge_decider = general(&config.general.challenge_decider);
         b.remote_user_key = config.general.remote_user_key.clone();
         b.trusted_proxies = config.general.trusted_proxies.clone();
+        if let Some((_, v)) = config
+            .general
+            .extra
+            .iter()
+            .find(|(k, _)| k == "call_timeout")
+        {
+            b.call_timeout =
+                call_timeout::parse_call_timeout(v).map_err(|message| SetupError::Chain {
+                    at: match config.general.line {
+                        Some(l) => format!("{}: [general]", at(l)),
+                        None => format!("{file}: [general]"),
+                    },
+                    message,
+                });
+        }
         b
+    }
+
+    /// Sets `[general] call_timeout`: how long an edge waits for one plugin call of a chain
+    /// that does I/O before it answers 503 and skips that plugin while the call stays stuck
+    /// (default [`DEFAULT_CALL_TIMEOUT`]; `None`: wait forever).
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = Ok(timeout);
+        self
     }
 
     /// Adds a plugin, as a `[plugin:id]` section with `use = use_` and `options` would.
@@ -350,6 +377,10 @@ impl ApiFactoryBuilder {
             builder.static_library(name, *lib);
         }
         let mut errors: Vec<SetupError> = Vec::new();
+        let call_timeout = self.call_timeout.unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         let registry = match builder.build_all(&self.specs) {
             Ok(r) => r,
             Err(es) => {
@@ -418,6 +449,8 @@ impl ApiFactoryBuilder {
                 trusted_proxies: self.trusted_proxies,
                 does_io,
                 observer: self.observer,
+                call_timeout,
+                tripped: Arc::default(),
             }),
         })
     }
@@ -534,12 +567,30 @@ struct FactoryInner {
     trusted_proxies: Vec<String>,
     does_io: bool,
     observer: Option<Arc<dyn CallObserver>>,
+    call_timeout: Option<Duration>,
+    /// Plugins with a call stuck past `call_timeout`: skipped until it returns.
+    tripped: Arc<Tripped>,
 }
 
 impl FactoryInner {
-    /// Runs one plugin call, timing it for the observer when there is one.
+    /// Runs one plugin call, timing it for the observer when there is one. A plugin with a
+    /// call stuck past its deadline fails at once; on an edge's blocking thread the call is
+    /// recorded so the edge can tell which plugin a late request is stuck in.
     #[inline]
     fn call<T>(
+        &self,
+        link: &ChainLink,
+        role: Role,
+        call: impl FnOnce() -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        if let Some(e) = self.tripped.refuse(&link.name) {
+            return Err(e);
+        }
+        call_timeout::watched(&link.name, role, || self.observed(link, role, call))
+    }
+
+    #[inline]
+    fn observed<T>(
         &self,
         link: &ChainLink,
         role: Role,
@@ -683,6 +734,18 @@ impl ApiFactory {
     /// blocking thread.
     pub fn does_io(&self) -> bool {
         self.inner.does_io
+    }
+
+    /// `[general] call_timeout`: how long an edge waits for one plugin call of an I/O chain
+    /// (`None`: forever). See [`WhoApi::try_run`](crate::WhoApi::try_run).
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.inner.call_timeout
+    }
+
+    /// A fresh watch for one request run on a blocking thread.
+    #[cfg(feature = "server")]
+    pub(crate) fn call_watch(&self) -> Arc<CallWatch> {
+        CallWatch::new(self.inner.tripped.clone())
     }
 }
 

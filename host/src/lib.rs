@@ -7,6 +7,8 @@
 
 mod api;
 mod builtins;
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+mod call_timeout;
 pub mod config;
 pub mod creds_http;
 mod loader;
@@ -22,12 +24,14 @@ pub use api::{
     FactoryError, Ingress, Role, SetupError,
 };
 pub use builtins::{builtin_library, classify_request, map_dotted_name};
+pub use call_timeout::{CallTimeout, DEFAULT_CALL_TIMEOUT};
 pub use config::{Config, ConfigError};
 pub use loader::{LoadError, PluginLibrary, PluginPath};
 #[cfg(feature = "server")]
 pub use middleware::{
-    to_header_map, InvalidProxy, MaybeWhoIdentity, ResponseFuture, SharedFactory, TrustedProxies,
-    WhoApi, WhoBody, WhoIdentity, WhoLayer, WhoRejection, WhoService, REMOTE_USER_HEADER,
+    timeout_response, to_header_map, InvalidProxy, MaybeWhoIdentity, ResponseFuture, SharedFactory,
+    TrustedProxies, WhoApi, WhoBody, WhoIdentity, WhoLayer, WhoRejection, WhoService,
+    REMOTE_USER_HEADER,
 };
 pub use registry::{system_clock, BuildError, Clock, PluginRegistry, UseSpec, UseTarget};
 pub use request::OwnedRequest;

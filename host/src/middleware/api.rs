@@ -1,12 +1,13 @@
 //! [`WhoApi`]: one request's [`Api`], owned, shareable and usable across `await`s.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use rewho_plugin_api::{HeaderField, Identity, Value};
 
 use super::{append_fields, Admission, Loaded};
-use crate::{Api, ApiFactory, ApiState, Ingress, OwnedRequest};
+use crate::{Api, ApiFactory, ApiState, CallTimeout, Ingress, OwnedRequest};
 
 /// The per-request API of one request: what repoze.who keeps in
 /// `environ['repoze.who.api']`.
@@ -23,6 +24,7 @@ use crate::{Api, ApiFactory, ApiState, Ingress, OwnedRequest};
 pub struct WhoApi {
     slot: Arc<Mutex<Slot>>,
     does_io: bool,
+    call_timeout: Option<Duration>,
 }
 
 struct Slot {
@@ -46,6 +48,7 @@ impl WhoApi {
     pub(crate) fn new(loaded: Arc<Loaded>, request: Arc<OwnedRequest>) -> Self {
         WhoApi {
             does_io: loaded.factory.does_io(),
+            call_timeout: loaded.factory.call_timeout(),
             slot: Arc::new(Mutex::new(Slot {
                 loaded,
                 request,
@@ -108,6 +111,69 @@ impl WhoApi {
         }
     }
 
+    /// Like [`run`](Self::run), but keeps the factory's `[general] call_timeout`: when one
+    /// plugin call of this request's I/O chain has not returned in time, stops waiting and
+    /// returns [`CallTimeout`] (logged with the plugin's section id and the call). Edges then
+    /// answer 503 ([`timeout_response`]).
+    ///
+    /// The stuck call cannot be interrupted: it keeps its blocking thread until the plugin
+    /// returns, its later plugin calls are skipped and its results dropped, and the plugin is
+    /// skipped by other requests meanwhile. The blocking thread owns the request's state
+    /// while it runs, so after a timeout this `WhoApi` never waits for it: it answers as if
+    /// not yet authenticated. CPU-only chains run inline, without a deadline.
+    pub async fn try_run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Api<'_>) -> R + Send + 'static,
+    ) -> Result<R, CallTimeout> {
+        let limit = match self.call_timeout {
+            Some(limit) if self.does_io => limit,
+            _ => return Ok(self.run(f).await),
+        };
+        let (loaded, request, state) = {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            (slot.loaded.clone(), slot.request.clone(), slot.state.take())
+        };
+        let watch = loaded.factory.call_watch();
+        let on_thread = watch.clone();
+        let spawned = Instant::now();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let _watched = on_thread.install();
+            let factory = &loaded.factory;
+            request.with_view(|view| {
+                let mut api = match state {
+                    Some(s) => factory.resume(view, s),
+                    None => factory.api(view),
+                };
+                let out = f(&mut api);
+                (out, api.suspend())
+            })
+        });
+        loop {
+            let check = watch.next_check(limit, spawned);
+            match tokio::time::timeout_at(check.into(), &mut task).await {
+                Ok(Ok((out, state))) => {
+                    self.slot.lock().unwrap_or_else(|e| e.into_inner()).state = Some(state);
+                    return Ok(out);
+                }
+                Ok(Err(e)) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(e) => panic!("blocking task was cancelled: {e}"),
+                },
+                Err(_) => {
+                    if let Some(timeout) = watch.expire(limit, spawned) {
+                        tracing::error!(
+                            target: "rewho::timeout",
+                            plugin = timeout.plugin.as_deref().unwrap_or("-"),
+                            call = timeout.call.unwrap_or("-"),
+                            "{timeout}; answering 503 and skipping that plugin until the call returns"
+                        );
+                        return Err(timeout);
+                    }
+                }
+            }
+        }
+    }
+
     /// The request as plugins see it (rebuilt from trusted proxy headers).
     pub fn request(&self) -> Arc<OwnedRequest> {
         self.slot
@@ -151,8 +217,10 @@ impl WhoApi {
         identifier_name: Option<&str>,
     ) -> (Option<Identity>, Vec<HeaderField>) {
         let name = identifier_name.map(str::to_owned);
-        self.run(move |api| api.login(credentials, name.as_deref()))
+        // A timed-out login is a failed one (the timeout is logged).
+        self.try_run(move |api| api.login(credentials, name.as_deref()))
             .await
+            .unwrap_or_default()
     }
 
     /// [`login`](Self::login) with a form's `login` and `password`.
@@ -170,13 +238,18 @@ impl WhoApi {
     /// `-> [headers]`: every identifier's forget headers ([`Api::logout`]); the response to
     /// this request then remembers no one.
     pub async fn logout(&self) -> Vec<HeaderField> {
-        self.run(|api| api.logout(None)).await
+        self.try_run(|api| api.logout(None))
+            .await
+            .unwrap_or_default()
     }
 
     /// Runs ingress and reports what the edge needs: a response to send instead of the
     /// application's, or who the user is and which headers plugins edit.
-    pub(crate) async fn ingress(&self) -> Result<Admission, rewho_plugin_api::Response> {
-        self.run(|api| match api.ingress() {
+    /// `Err` when a plugin call timed out (edges answer [`timeout_response`]).
+    pub(crate) async fn ingress(
+        &self,
+    ) -> Result<Result<Admission, rewho_plugin_api::Response>, CallTimeout> {
+        self.try_run(|api| match api.ingress() {
             Ingress::Respond(r) => Err(r),
             Ingress::PassThrough | Ingress::Continue => Ok(Admission {
                 userid: api.userid().map(Value::to_display_string),
@@ -185,6 +258,17 @@ impl WhoApi {
         })
         .await
     }
+}
+
+/// What edges answer when a plugin call timed out ([`WhoApi::try_run`]): 503, without naming
+/// the plugin (the log does).
+pub fn timeout_response() -> rewho_plugin_api::Response {
+    rewho_plugin_api::Response::new(503)
+        .with_header("Content-Type", "text/plain; charset=utf-8")
+        .with_header("Retry-After", "5")
+        .with_body(
+            &b"authentication is temporarily unavailable: a plugin did not answer in time\n"[..],
+        )
 }
 
 /// Plugin headers (remember, forget) as an HTTP header map, e.g. to return from an axum

@@ -51,7 +51,7 @@ use arc_swap::ArcSwap;
 
 use crate::ApiFactory;
 
-pub use api::{to_header_map, WhoApi};
+pub use api::{timeout_response, to_header_map, WhoApi};
 pub use edge::{InvalidProxy, TrustedProxies, REMOTE_USER_HEADER};
 pub use extract::{MaybeWhoIdentity, WhoIdentity, WhoRejection};
 pub use future::{ResponseFuture, WhoBody};
@@ -61,7 +61,7 @@ pub use service::WhoService;
 pub(crate) use edge::{
     append_fields, header_text, snapshot, to_fields, Admission, HeaderGuard, Provenance, Rebuild,
 };
-pub(crate) use service::{peer_of, Outcome};
+pub(crate) use service::{peer_of, timed_out, Outcome};
 
 /// One built factory and what the edges derive from its config.
 pub(crate) struct Loaded {

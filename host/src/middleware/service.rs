@@ -50,6 +50,8 @@ pub(crate) enum Outcome {
     LoginFailed,
     /// `/_rewho/logout`.
     LoggedOut,
+    /// A plugin call passed `[general] call_timeout` (503).
+    TimedOut,
 }
 
 /// The peer's address, as axum's `into_make_service_with_connect_info` records it.
@@ -76,6 +78,13 @@ pub(crate) fn no_challenger() -> Response<Full<Bytes>> {
     )));
     *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     resp
+}
+
+/// The 503 answered when a plugin call timed out (the plugin is named in the log only).
+pub(crate) fn timed_out() -> Response<Full<Bytes>> {
+    let mut r = plugin_response(super::timeout_response());
+    r.extensions_mut().insert(Outcome::TimedOut);
+    r
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for WhoService<S>
@@ -110,8 +119,9 @@ where
         let api = WhoApi::new(loaded, Arc::new(request));
         let inner = async move {
             let admission = match api.ingress().await {
-                Ok(a) => a,
-                Err(response) => {
+                Err(_timed_out) => return Ok(timed_out().map(Either::Right)),
+                Ok(Ok(a)) => a,
+                Ok(Err(response)) => {
                     let mut r = plugin_response(response).map(Either::Right);
                     r.extensions_mut().insert(Outcome::Responded);
                     return Ok(r);
@@ -123,7 +133,10 @@ where
             let (mut rparts, rbody) = response.into_parts();
             let status = rparts.status.as_u16();
             let app_headers = to_fields(&rparts.headers);
-            let egress = api.run(move |a| a.egress(status, &app_headers)).await;
+            let egress = match api.try_run(move |a| a.egress(status, &app_headers)).await {
+                Ok(egress) => egress,
+                Err(_timed_out) => return Ok(timed_out().map(Either::Right)),
+            };
             Ok(match egress {
                 Egress::Challenge(c) => {
                     let mut r = plugin_response(c).map(Either::Right);

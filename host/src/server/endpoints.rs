@@ -51,7 +51,7 @@ pub(crate) async fn forward_auth(
     let (parts, _body) = req.into_parts();
     let (api, prov) = api_for(&app, &parts, Rebuild::ForwardAuth);
     let verdict = api
-        .run(|api| match api.ingress() {
+        .try_run(|api| match api.ingress() {
             Ingress::Respond(r) => Verdict::Respond(r),
             Ingress::Continue | Ingress::PassThrough => match api.userid() {
                 Some(user) => {
@@ -74,6 +74,9 @@ pub(crate) async fn forward_auth(
             },
         })
         .await;
+    let Ok(verdict) = verdict else {
+        return crate::middleware::timed_out().map(Body::new);
+    };
     match verdict {
         Verdict::Allow {
             user,
@@ -286,6 +289,7 @@ impl Outcome {
             Outcome::NoChallenger => "no_challenger",
             Outcome::LoggedIn(_) => "login_ok",
             Outcome::LoginFailed => "login_failed",
+            Outcome::TimedOut => "timed_out",
             Outcome::LoggedOut => "logout",
         }
     }
