@@ -74,7 +74,7 @@ async fn many_concurrent_clients_all_get_the_right_answer() {
                     ("x-remote-user", "root"),
                 ];
                 match kind {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         let (cookie, user) = if kind == 1 {
                             (&bob, "bob")
                         } else {
