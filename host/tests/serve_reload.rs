@@ -146,7 +146,7 @@ fn in_flight(http: &Http, rewho: &Rewho, site: &Site) -> tokio::task::JoinHandle
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_applies_a_changed_option_and_the_request_in_flight_finishes_on_the_old_one() {
-    let site = Site::new(&config("v1", 3000));
+    let site = Site::new(&config("v1", 5000));
     let rewho = site.start(&[]);
     let http = Http::new();
     assert_eq!(
