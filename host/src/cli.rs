@@ -31,7 +31,7 @@ pub struct ServeArgs {
 pub fn serve(args: ServeArgs) -> ExitCode {
     use std::time::Duration;
 
-    use rewho::server::{ServeOptions, Server};
+    use rewho::server::{ServeOptions, Server, Signals};
 
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("--{name} {s}: not a duration"))
@@ -62,7 +62,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let upstream = options.upstream.clone();
         let server = match Server::bind(&args.listen, options).await {
             Ok(s) => s,
@@ -78,6 +78,14 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        // Before the "listening" line: a SIGHUP right after it must reload, not kill.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("rewho serve: cannot install signal handlers: {e}");
+                return ExitCode::from(2);
+            }
+        };
         // Tests and scripts read this line to find the port.
         eprintln!("rewho: listening on http://{addr}");
         match &upstream {
@@ -88,14 +96,18 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 "rewho: demo page at http://{addr}/ (log in at http://{addr}/_rewho/login)"
             ),
         }
-        match server.run_with_signals().await {
+        match server.run_on_signals(signals).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("rewho serve: {e}");
                 ExitCode::from(2)
             }
         }
-    })
+    });
+    // A plugin call still running on the blocking pool after the grace period must not hold
+    // the exit (dropping the runtime would wait for it).
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    code
 }
 
 /// Without the `server` feature: explains how to get it.

@@ -331,13 +331,23 @@ impl Server {
     }
 
     /// [`run`](Self::run) with Unix signals: SIGHUP reloads the config, SIGTERM and SIGINT
-    /// shut down gracefully.
+    /// shut down gracefully. Installs the handlers itself; install them with
+    /// [`Signals::install`] before announcing the server instead, and use
+    /// [`run_on_signals`](Self::run_on_signals), when something may signal right away.
     #[cfg(unix)]
     pub async fn run_with_signals(self) -> Result<(), ServeError> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
+        let signals = Signals::install()?;
+        self.run_on_signals(signals).await
+    }
+
+    /// [`run_with_signals`](Self::run_with_signals) on handlers installed earlier.
+    #[cfg(unix)]
+    pub async fn run_on_signals(self, signals: Signals) -> Result<(), ServeError> {
+        let Signals {
+            mut hup,
+            mut term,
+            mut int,
+        } = signals;
         let reloader = self.reloader();
         let reloads = tokio::spawn(async move {
             while hup.recv().await.is_some() {
@@ -355,6 +365,31 @@ impl Server {
             .await;
         reloads.abort();
         result
+    }
+}
+
+/// The handlers for SIGHUP (reload), SIGTERM and SIGINT (graceful shutdown). Installing them
+/// before the server says it is listening matters: until then a SIGHUP would take its
+/// default action and kill the process.
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    /// Installs the three handlers (inside a tokio runtime). From then on the signals are
+    /// queued for [`Server::run_on_signals`] instead of acting on the process.
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
 }
 

