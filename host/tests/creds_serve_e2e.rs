@@ -170,10 +170,8 @@ async fn the_reverse_proxy_passes_the_user_and_challenges_without_a_token() {
 }
 
 /// The `/_rewho/creds/` endpoints through `rewho serve`: register over HTTP with the admin
-/// token, then log in with the new token. Un-ignore once `rewho serve` routes
-/// `/_rewho/creds/*` to [`rewho::creds_http::handle`].
+/// token, then log in with the new token.
 #[tokio::test]
-#[ignore = "needs `rewho serve` to route /_rewho/creds/* to rewho::creds_http::handle"]
 async fn creds_endpoints_through_serve() {
     let (dir, ini) = setup();
     let admin = "admin-token-for-tests";

@@ -222,6 +222,48 @@ pub(crate) async fn logout(
 }
 
 /// `GET /_rewho/metrics`.
+/// `/_rewho/creds/…`: [`crate::creds_http::handle`] on the blocking pool (it reads and writes
+/// files), with a body limit and answers that are never cached. 404 unless `[creds] enabled`.
+pub(crate) async fn creds(State(app): State<Arc<AppState>>, req: Request<Body>) -> Response<Body> {
+    use crate::creds_http::{handle, MAX_BODY, RESPONSE_HEADERS, WWW_AUTHENTICATE};
+    let cfg = app.creds.load_full();
+    let (parts, body) = req.into_parts();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    // One byte over the limit is enough for `handle` to answer 413.
+    let body = match axum::body::to_bytes(body, MAX_BODY + 1).await {
+        Ok(b) => b,
+        Err(_) => vec![0u8; MAX_BODY + 1].into(),
+    };
+    let answer =
+        tokio::task::spawn_blocking(move || handle(&method, &path, &headers, &body, &cfg)).await;
+    let (status, json) = answer.unwrap_or_else(|_| {
+        tracing::error!(target: "rewho::creds", "the creds handler panicked");
+        (
+            500,
+            r#"{"message":"internal error","status":false}"#.to_owned(),
+        )
+    });
+    let mut r = Response::new(Body::from(json));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (n, v) in RESPONSE_HEADERS {
+        r.headers_mut()
+            .insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+    }
+    if status == 401 {
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        );
+    }
+    r
+}
+
 pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response<Body> {
     let mut r = Response::new(Body::from(app.metrics.render()));
     r.headers_mut().insert(

@@ -8,6 +8,7 @@
 //! | `POST /_rewho/login` | `login`, `password`, `came_from` → [`Api::login`](crate::Api::login) |
 //! | `/_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
 //! | `GET /_rewho/metrics` | Prometheus text: plugin calls, failures, latency; requests; reloads |
+//! | `POST /_rewho/creds/…` | the token credentials endpoints, when `[creds] enabled` ([`crate::creds_http`]) |
 //! | anything else | [`WhoLayer`](crate::WhoLayer) around the upstream proxy or the demo page |
 //!
 //! The config is rebuilt on [`Reloader::reload`] (SIGHUP, `--watch`); a config that fails to
@@ -44,6 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
 use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -51,6 +53,7 @@ use tower::Layer;
 
 pub use metrics::Metrics;
 
+use crate::creds_http::CredsHttpConfig;
 use crate::middleware::{InvalidProxy, SharedFactory, WhoLayer};
 use crate::{ApiFactory, ApiFactoryBuilder, Config, FactoryError};
 
@@ -101,6 +104,9 @@ pub enum ServeError {
         /// The bad entry.
         source: InvalidProxy,
     },
+    /// The `[creds]` section cannot be used (file and line in the message).
+    #[error(transparent)]
+    Creds(#[from] crate::creds_http::CredsConfigError),
     /// `--upstream` is not a usable URL.
     #[error("{0}")]
     Upstream(String),
@@ -117,13 +123,25 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Loads `path` into a factory reporting to `metrics`; also returns `[general] strip_headers`.
-fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<(ApiFactory, Vec<String>), ServeError> {
+/// What one load of the config file gives the server.
+struct LoadedConfig {
+    factory: ApiFactory,
+    /// `[general] strip_headers`.
+    strip: Vec<String>,
+    /// The `[creds]` section: the `/_rewho/creds/` endpoints.
+    creds: CredsHttpConfig,
+}
+
+/// Loads `path` into a factory reporting to `metrics`, with `[general] strip_headers` and the
+/// `[creds]` endpoints' settings.
+fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<LoadedConfig, ServeError> {
     let cfg_err = |source: FactoryError| ServeError::Config {
         path: path.to_owned(),
         source: Box::new(source),
     };
-    let config = Config::from_file(path).map_err(|e| cfg_err(FactoryError::Config(e)))?;
+    // One read of the file serves both the chains and the `[creds]` section.
+    let doc = crate::config::read_ini(path).map_err(|e| cfg_err(FactoryError::Config(e)))?;
+    let config = Config::from_document(&doc).map_err(|e| cfg_err(FactoryError::Config(e)))?;
     let strip: Vec<String> = config
         .general
         .extra
@@ -142,7 +160,12 @@ fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<(ApiFactory, Vec<String>)
             source,
         }
     })?;
-    Ok((factory, strip))
+    let creds = CredsHttpConfig::from_document(&doc)?;
+    Ok(LoadedConfig {
+        factory,
+        strip,
+        creds,
+    })
 }
 
 /// Rebuilds the factory from the config file and swaps it in; cheap to clone.
@@ -150,6 +173,7 @@ fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<(ApiFactory, Vec<String>)
 pub struct Reloader {
     config: PathBuf,
     shared: SharedFactory,
+    creds: Arc<ArcSwap<CredsHttpConfig>>,
     metrics: Arc<Metrics>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -165,14 +189,16 @@ impl Reloader {
         let loaded = tokio::task::spawn_blocking(move || load(&path, &metrics))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        let result = loaded.and_then(|(factory, strip)| {
-            self.shared.add_stripped(&strip);
+        let result = loaded.and_then(|loaded| {
+            self.shared.add_stripped(&loaded.strip);
             self.shared
-                .replace(factory)
+                .replace(loaded.factory)
                 .map_err(|source| ServeError::TrustedProxies {
                     path: self.config.clone(),
                     source,
-                })
+                })?;
+            self.creds.store(Arc::new(loaded.creds));
+            Ok(())
         });
         self.metrics.reload(result.is_ok());
         match &result {
@@ -197,6 +223,8 @@ impl Reloader {
 
 pub(crate) struct AppState {
     shared: SharedFactory,
+    /// The `/_rewho/creds/` endpoints' settings (swapped on reload).
+    creds: Arc<ArcSwap<CredsHttpConfig>>,
     metrics: Arc<Metrics>,
     next_id: AtomicU64,
     id_prefix: u32,
@@ -238,9 +266,14 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let path = options.config.clone();
         let m = metrics.clone();
-        let (factory, strip) = tokio::task::spawn_blocking(move || load(&path, &m))
+        let LoadedConfig {
+            factory,
+            strip,
+            creds,
+        } = tokio::task::spawn_blocking(move || load(&path, &m))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let creds = Arc::new(ArcSwap::from_pointee(creds));
         let shared = SharedFactory::new(factory)
             .map_err(|source| ServeError::TrustedProxies {
                 path: options.config.clone(),
@@ -263,6 +296,7 @@ impl Server {
             .unwrap_or_default();
         let app = Arc::new(AppState {
             shared: shared.clone(),
+            creds: creds.clone(),
             metrics: metrics.clone(),
             next_id: AtomicU64::new(1),
             id_prefix,
@@ -274,6 +308,7 @@ impl Server {
             reloader: Reloader {
                 config: options.config.clone(),
                 shared,
+                creds,
                 metrics,
                 lock: Arc::default(),
             },
@@ -423,7 +458,8 @@ fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {
             get(endpoints::login_form).post(endpoints::login_submit),
         )
         .route("/_rewho/logout", any(endpoints::logout))
-        .route("/_rewho/metrics", get(endpoints::metrics));
+        .route("/_rewho/metrics", get(endpoints::metrics))
+        .route("/_rewho/creds/*op", any(endpoints::creds));
     let routes = match proxy {
         Some(p) => routes.fallback_service(layer.layer(tower::service_fn(move |req| {
             let p = p.clone();
