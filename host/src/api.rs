@@ -15,7 +15,9 @@ use rewho_plugin_api::{
 };
 
 use crate::builtins::{builtin_library, BUILTIN_LIBRARY};
-use crate::call_timeout::{self, CallWatch, Deadlines, Tripped, DEFAULT_CALL_TIMEOUT};
+#[cfg(feature = "server")]
+use crate::call_timeout::CallWatch;
+use crate::call_timeout::{self, Deadlines, Tripped, DEFAULT_CALL_TIMEOUT};
 use crate::config::{Config, ConfigError};
 use crate::loader::{PluginLibrary, PluginPath};
 use crate::registry::{
