@@ -15,7 +15,9 @@ use rewho_plugin_api::{
 };
 
 use crate::builtins::{builtin_library, BUILTIN_LIBRARY};
-use crate::call_timeout::{self, CallWatch, Tripped, DEFAULT_CALL_TIMEOUT};
+#[cfg(feature = "server")]
+use crate::call_timeout::CallWatch;
+use crate::call_timeout::{self, Deadlines, Tripped, DEFAULT_CALL_TIMEOUT};
 use crate::config::{Config, ConfigError};
 use crate::loader::{PluginLibrary, PluginPath};
 use crate::registry::{
@@ -273,7 +275,9 @@ impl ApiFactoryBuilder {
 
     /// Sets `[general] call_timeout`: how long an edge waits for one plugin call of a chain
     /// that does I/O before it answers 503 and skips that plugin while the call stays stuck
-    /// (default [`DEFAULT_CALL_TIMEOUT`]; `None`: wait forever).
+    /// (default [`DEFAULT_CALL_TIMEOUT`]; `None`: wait forever). A `call_timeout` option in a
+    /// plugin's own options overrides it for that plugin (the host takes that option; the
+    /// plugin never sees it).
     pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.call_timeout = Ok(timeout);
         self
@@ -366,8 +370,35 @@ impl ApiFactoryBuilder {
         self
     }
 
+    /// Takes each plugin's own `call_timeout` option out of its options (the host's, not the
+    /// plugin's) and parses it.
+    fn take_plugin_call_timeouts(
+        &mut self,
+        errors: &mut Vec<SetupError>,
+    ) -> Vec<(String, Option<Duration>)> {
+        let mut per_plugin = Vec::new();
+        for spec in &mut self.specs {
+            let Some(i) = spec.options.iter().position(|(k, _)| k == "call_timeout") else {
+                continue;
+            };
+            let (_, value) = spec.options.remove(i);
+            let at = (i < spec.option_origins.len())
+                .then(|| spec.option_origins.remove(i))
+                .filter(|o| !o.is_empty())
+                .unwrap_or_else(|| spec.origin.clone());
+            match call_timeout::parse_call_timeout(&value) {
+                Ok(d) => per_plugin.push((spec.id.clone(), d)),
+                Err(message) => errors.push(SetupError::Chain {
+                    at: format!("{at}: [plugin:{}]", spec.id),
+                    message,
+                }),
+            }
+        }
+        per_plugin
+    }
+
     /// Builds every plugin and chain, collecting every problem.
-    pub fn build(self) -> Result<ApiFactory, FactoryError> {
+    pub fn build(mut self) -> Result<ApiFactory, FactoryError> {
         let mut builder = RegistryBuilder::new(
             PluginPath::new(&self.plugin_path),
             self.config_dir.clone(),
@@ -377,9 +408,14 @@ impl ApiFactoryBuilder {
             builder.static_library(name, *lib);
         }
         let mut errors: Vec<SetupError> = Vec::new();
-        let call_timeout = self.call_timeout.unwrap_or_else(|e| {
+        let default = std::mem::replace(&mut self.call_timeout, Ok(None)).unwrap_or_else(|e| {
             errors.push(e);
             None
+        });
+        let per_plugin = self.take_plugin_call_timeouts(&mut errors);
+        let deadlines = Arc::new(Deadlines {
+            default,
+            per_plugin,
         });
         let registry = match builder.build_all(&self.specs) {
             Ok(r) => r,
@@ -449,7 +485,7 @@ impl ApiFactoryBuilder {
                 trusted_proxies: self.trusted_proxies,
                 does_io,
                 observer: self.observer,
-                call_timeout,
+                deadlines,
                 tripped: Arc::default(),
             }),
         })
@@ -567,7 +603,8 @@ struct FactoryInner {
     trusted_proxies: Vec<String>,
     does_io: bool,
     observer: Option<Arc<dyn CallObserver>>,
-    call_timeout: Option<Duration>,
+    /// `[general] call_timeout` and each plugin's own.
+    deadlines: Arc<Deadlines>,
     /// Plugins with a call stuck past `call_timeout`: skipped until it returns.
     tripped: Arc<Tripped>,
 }
@@ -739,13 +776,26 @@ impl ApiFactory {
     /// `[general] call_timeout`: how long an edge waits for one plugin call of an I/O chain
     /// (`None`: forever). See [`WhoApi::try_run`](crate::WhoApi::try_run).
     pub fn call_timeout(&self) -> Option<Duration> {
-        self.inner.call_timeout
+        self.inner.deadlines.default
+    }
+
+    /// The deadline of one call of plugin `id`: its own `call_timeout` option, else
+    /// `[general] call_timeout` (`None`: no deadline).
+    pub fn plugin_call_timeout(&self, id: &str) -> Option<Duration> {
+        self.inner.deadlines.for_plugin(id)
+    }
+
+    /// How long an edge waits for a request's plugin calls to start or for a call without a
+    /// deadline before looking again; `None` when no plugin has a deadline.
+    #[cfg(feature = "server")]
+    pub(crate) fn call_wait_limit(&self) -> Option<Duration> {
+        self.inner.deadlines.wait_limit()
     }
 
     /// A fresh watch for one request run on a blocking thread.
     #[cfg(feature = "server")]
     pub(crate) fn call_watch(&self) -> Arc<CallWatch> {
-        CallWatch::new(self.inner.tripped.clone())
+        CallWatch::new(self.inner.tripped.clone(), self.inner.deadlines.clone())
     }
 }
 

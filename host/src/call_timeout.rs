@@ -1,4 +1,6 @@
-//! Per-call deadlines for plugins that block on I/O (`[general] call_timeout`).
+//! Per-call deadlines for plugins that block on I/O: `[general] call_timeout`, and a
+//! `call_timeout` option in a `[plugin:ID]` section for that plugin alone (the host takes the
+//! option out before the plugin's factory sees it).
 //!
 //! Plugin calls are synchronous FFI calls: nothing can interrupt one, and a thread stuck in
 //! one cannot be reclaimed. So the deadline is kept by whoever *waits*, not by the call:
@@ -78,6 +80,31 @@ pub(crate) fn parse_call_timeout(value: &str) -> Result<Option<Duration>, String
     }
 }
 
+/// The deadline of each plugin's calls: `[general] call_timeout`, overridden per plugin by a
+/// `call_timeout` option in its `[plugin:ID]` section (which the host keeps for itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Deadlines {
+    pub(crate) default: Option<Duration>,
+    pub(crate) per_plugin: Vec<(String, Option<Duration>)>,
+}
+
+impl Deadlines {
+    /// The deadline of `plugin`'s calls (`None`: no deadline).
+    pub(crate) fn for_plugin(&self, plugin: &str) -> Option<Duration> {
+        self.per_plugin
+            .iter()
+            .find(|(id, _)| id == plugin)
+            .map_or(self.default, |(_, d)| *d)
+    }
+
+    /// How long a request may wait for a thread: the general deadline, else the longest
+    /// per-plugin one. `None` when no plugin has a deadline.
+    pub(crate) fn wait_limit(&self) -> Option<Duration> {
+        self.default
+            .or_else(|| self.per_plugin.iter().filter_map(|(_, d)| *d).max())
+    }
+}
+
 /// The plugins that have a call stuck past its deadline; shared by a factory and every
 /// request's [`CallWatch`].
 #[derive(Debug, Default)]
@@ -121,15 +148,17 @@ impl Tripped {
 pub(crate) struct CallWatch {
     state: Mutex<WatchState>,
     tripped: Arc<Tripped>,
+    deadlines: Arc<Deadlines>,
 }
 
 #[derive(Debug, Default)]
 struct WatchState {
     /// A thread has picked the request up.
     started: bool,
-    /// The plugin call in progress: section id (buffer reused between calls), call, start.
+    /// The plugin call in progress: section id (buffer reused between calls), call, start,
+    /// deadline.
     plugin: String,
-    call: Option<(&'static str, Instant)>,
+    call: Option<(&'static str, Instant, Option<Duration>)>,
     /// The edge gave up on this request.
     abandoned: bool,
     /// The edge tripped the plugin whose call is in progress.
@@ -150,10 +179,11 @@ impl Drop for Installed {
 }
 
 impl CallWatch {
-    pub(crate) fn new(tripped: Arc<Tripped>) -> Arc<Self> {
+    pub(crate) fn new(tripped: Arc<Tripped>, deadlines: Arc<Deadlines>) -> Arc<Self> {
         Arc::new(CallWatch {
             state: Mutex::new(WatchState::default()),
             tripped,
+            deadlines,
         })
     }
 
@@ -168,20 +198,21 @@ impl CallWatch {
         Installed(())
     }
 
-    /// When the waiting edge should look again: when the call in progress reaches `limit`,
-    /// or `limit` from now between calls, or `limit` after `spawned` while no thread has
-    /// picked the request up.
+    /// When the waiting edge should look again: when the call in progress reaches its
+    /// deadline, or `limit` (the wait limit) from now when no deadline is running, or
+    /// `limit` after `spawned` while no thread has picked the request up.
     pub(crate) fn next_check(&self, limit: Duration, spawned: Instant) -> Instant {
         let s = self.lock();
         match (s.started, s.call) {
             (false, _) => spawned + limit,
-            (true, Some((_, since))) => since + limit,
-            (true, None) => Instant::now() + limit,
+            (true, Some((_, since, Some(deadline)))) => since + deadline,
+            (true, _) => Instant::now() + limit,
         }
     }
 
-    /// Gives up on the request if the call in progress (or the wait for a thread) has passed
-    /// `limit`: trips the plugin and says what timed out. `None`: keep waiting.
+    /// Gives up on the request if the call in progress has passed its deadline (or the wait
+    /// for a thread has passed `limit`): trips the plugin and says what timed out. `None`:
+    /// keep waiting.
     pub(crate) fn expire(&self, limit: Duration, spawned: Instant) -> Option<CallTimeout> {
         let mut s = self.lock();
         let now = Instant::now();
@@ -196,8 +227,8 @@ impl CallWatch {
                 after: now.duration_since(spawned),
             });
         }
-        let (call, since) = s.call?;
-        if now.duration_since(since) < limit {
+        let (call, since, deadline) = s.call?;
+        if now.duration_since(since) < deadline? {
             return None;
         }
         s.abandoned = true;
@@ -218,14 +249,18 @@ impl CallWatch {
         }
         s.plugin.clear();
         s.plugin.push_str(plugin);
-        s.call = Some((role.label(), Instant::now()));
+        s.call = Some((
+            role.label(),
+            Instant::now(),
+            self.deadlines.for_plugin(plugin),
+        ));
         true
     }
 
     /// Records the end of a call; un-trips the plugin if this was the stuck call.
     fn leave(&self) {
         let mut s = self.lock();
-        let since = s.call.take().map(|(_, t)| t);
+        let since = s.call.take().map(|(_, t, _)| t);
         if std::mem::take(&mut s.tripped_current) {
             self.tripped.reset(&s.plugin);
             tracing::warn!(
@@ -287,8 +322,12 @@ mod tests {
     #[test]
     fn a_stuck_call_is_reported_tripped_and_reset_when_it_returns() {
         let tripped = Arc::new(Tripped::default());
-        let watch = CallWatch::new(tripped.clone());
         let limit = Duration::from_millis(50);
+        let deadlines = Deadlines {
+            default: Some(limit),
+            per_plugin: vec![("other".into(), None)],
+        };
+        let watch = CallWatch::new(tripped.clone(), Arc::new(deadlines));
         let spawned = Instant::now();
         let (entered_tx, entered_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -325,13 +364,38 @@ mod tests {
 
     #[test]
     fn waiting_for_a_thread_counts_too() {
-        let watch = CallWatch::new(Arc::default());
+        let watch = CallWatch::new(Arc::default(), Arc::default());
         let spawned = Instant::now() - Duration::from_secs(2);
         let t = watch
             .expire(Duration::from_secs(1), spawned)
             .expect("no thread started it");
         assert_eq!(t.plugin, None);
         assert!(t.to_string().contains("blocking pool"), "{t}");
+    }
+
+    #[test]
+    fn per_plugin_deadlines_override_the_general_one() {
+        let d = Deadlines {
+            default: Some(Duration::from_secs(10)),
+            per_plugin: vec![
+                ("ldap".into(), Some(Duration::from_secs(2))),
+                ("slow".into(), None),
+            ],
+        };
+        assert_eq!(d.for_plugin("ldap"), Some(Duration::from_secs(2)));
+        assert_eq!(d.for_plugin("slow"), None);
+        assert_eq!(d.for_plugin("other"), Some(Duration::from_secs(10)));
+        assert_eq!(d.wait_limit(), Some(Duration::from_secs(10)));
+        let only = Deadlines {
+            default: None,
+            per_plugin: vec![
+                ("a".into(), Some(Duration::from_secs(1))),
+                ("b".into(), Some(Duration::from_secs(3))),
+            ],
+        };
+        assert_eq!(only.for_plugin("c"), None);
+        assert_eq!(only.wait_limit(), Some(Duration::from_secs(3)));
+        assert_eq!(Deadlines::default().wait_limit(), None);
     }
 
     #[test]

@@ -224,3 +224,40 @@ async fn a_login_stuck_in_a_plugin_fails_cleanly_and_the_next_one_succeeds() {
         "remembered: {r:?}"
     );
 }
+
+/// A plugin's own `call_timeout` (in its section; the plugin never sees the option) applies
+/// to it even when `[general]` has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_own_call_timeout_overrides_the_general_one() {
+    let text = ini("off", None).replace("logins = carol", "logins = carol\ncall_timeout = 0.3");
+    let ini = who_ini(&text);
+    let f = rewho::ApiFactory::from_config_file(&ini.path).unwrap();
+    assert_eq!(f.call_timeout(), None);
+    assert_eq!(
+        f.plugin_call_timeout("hang"),
+        Some(Duration::from_millis(300))
+    );
+    assert_eq!(f.plugin_call_timeout("accept"), None);
+    let rewho = Rewho::start(&["--config", ini.path.to_str().unwrap()]);
+    let http = Http::new();
+    let r = http.get(&rewho.url("/_rewho/auth"), &creds("carol")).await;
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(
+        rewho.wait_for_log("plugin `hang` did not return", Duration::from_secs(10)),
+        "{}",
+        rewho.log()
+    );
+    let r = http.get(&rewho.url("/_rewho/auth"), &creds("alice")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[test]
+fn a_bad_plugin_call_timeout_is_refused_with_its_line() {
+    let text = ini("off", None).replace("logins = carol", "logins = carol\ncall_timeout = soon");
+    let ini = who_ini(&text);
+    let msg = rewho::ApiFactory::from_config_file(&ini.path)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("who.ini:11: [plugin:hang]"), "{msg}");
+    assert!(msg.contains("call_timeout: `soon`"), "{msg}");
+}

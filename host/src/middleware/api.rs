@@ -24,6 +24,8 @@ use crate::{Api, ApiFactory, ApiState, CallTimeout, Ingress, OwnedRequest};
 pub struct WhoApi {
     slot: Arc<Mutex<Slot>>,
     does_io: bool,
+    /// How long to wait before looking at the call in progress again (`None`: no plugin has
+    /// a deadline, wait without one).
     call_timeout: Option<Duration>,
 }
 
@@ -48,7 +50,7 @@ impl WhoApi {
     pub(crate) fn new(loaded: Arc<Loaded>, request: Arc<OwnedRequest>) -> Self {
         WhoApi {
             does_io: loaded.factory.does_io(),
-            call_timeout: loaded.factory.call_timeout(),
+            call_timeout: loaded.factory.call_wait_limit(),
             slot: Arc::new(Mutex::new(Slot {
                 loaded,
                 request,
@@ -111,8 +113,9 @@ impl WhoApi {
         }
     }
 
-    /// Like [`run`](Self::run), but keeps the factory's `[general] call_timeout`: when one
-    /// plugin call of this request's I/O chain has not returned in time, stops waiting and
+    /// Like [`run`](Self::run), but keeps the factory's `call_timeout`s (`[general]`, or a
+    /// plugin's own): when one plugin call of this request's I/O chain has not returned in
+    /// time, stops waiting and
     /// returns [`CallTimeout`] (logged with the plugin's section id and the call). Edges then
     /// answer 503 ([`timeout_response`]).
     ///
