@@ -9,6 +9,9 @@ mod api;
 mod builtins;
 pub mod config;
 pub mod creds_http;
+#[cfg(feature = "server")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod loader;
 #[cfg(feature = "server")]
 mod middleware;
