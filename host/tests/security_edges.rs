@@ -357,7 +357,10 @@ async fn oversized_cookies_and_headers_are_answered_cleanly_and_the_server_survi
         let head =
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
         let start = Instant::now();
-        let status = raw_status(addr, head.as_bytes());
+        // Blocking I/O off the runtime: the test upstream runs on this runtime.
+        let status = tokio::task::spawn_blocking(move || raw_status(addr, head.as_bytes()))
+            .await
+            .unwrap();
         let took = start.elapsed();
         match &status {
             Some(line) => {

@@ -15,7 +15,7 @@ use rewho_plugin_creds::store::{CredsStore, RegisterOutcome, StoreOptions, Verif
 fn register(dir: &Path, user: &str) -> String {
     let store = CredsStore::open(dir, StoreOptions::create()).unwrap();
     match store.register(user, "v@example.org").unwrap() {
-        RegisterOutcome::Registered { token, .. } => token,
+        RegisterOutcome::Registered { token, .. } => token.into_string(),
         other => panic!("{other:?}"),
     }
 }
@@ -132,7 +132,7 @@ fn a_login_as_a_traversing_user_never_reads_outside_the_folder() {
             factory
                 .api(view)
                 .authenticate()
-                .and_then(|i| i.userid().map(|u| u.to_string()))
+                .and_then(|i| i.userid().and_then(|u| u.as_str()).map(str::to_owned))
         })
     };
     assert_eq!(login("alice", &own_token).as_deref(), Some("alice"));
