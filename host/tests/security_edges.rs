@@ -362,13 +362,11 @@ async fn oversized_cookies_and_headers_are_answered_cleanly_and_the_server_survi
             .await
             .unwrap();
         let took = start.elapsed();
-        match &status {
-            Some(line) => {
-                let code = line.split(' ').nth(1).unwrap_or("");
-                assert!(allowed.contains(&code), "{what}: {line}");
-            }
-            // Closing the connection is a clean refusal too, if the server lives on.
-            None => {}
+        // No status line (the connection closed) is a clean refusal too, if the server
+        // lives on.
+        if let Some(line) = &status {
+            let code = line.split(' ').nth(1).unwrap_or("");
+            assert!(allowed.contains(&code), "{what}: {line}");
         }
         eprintln!("{what}: {status:?} in {took:?}");
         assert!(

@@ -85,7 +85,14 @@ mod tests {
         ] {
             assert!(is_secret_option(k), "{k}");
         }
-        for k in ["secretfile", "use", "cookie_name", "key_items", "filename", "ttl"] {
+        for k in [
+            "secretfile",
+            "use",
+            "cookie_name",
+            "key_items",
+            "filename",
+            "ttl",
+        ] {
             assert!(!is_secret_option(k), "{k}");
         }
     }
