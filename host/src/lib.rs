@@ -11,6 +11,9 @@ mod builtins;
 mod call_timeout;
 pub mod config;
 pub mod creds_http;
+#[cfg(feature = "server")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod loader;
 #[cfg(feature = "server")]
 mod middleware;

@@ -55,8 +55,9 @@ pub struct IniSection {
     pub entries: Vec<IniEntry>,
 }
 
-/// One option of a section, with its raw value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One option of a section, with its raw value. `Debug` hides the value of a secret option
+/// (`secret`, `password`, `…_key`, `…token…`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct IniEntry {
     /// The option name, lowercased and trimmed (Python's `optionxform`).
     pub key: String,
@@ -68,6 +69,23 @@ pub struct IniEntry {
     /// The line each `\n`-separated part of `raw_value` came from, so that an error in a
     /// multi-line value (one chain entry, say) can point at its own line.
     pub value_lines: Vec<usize>,
+}
+
+impl std::fmt::Debug for IniEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("IniEntry");
+        d.field("key", &self.key);
+        if super::redact::is_secret_option(&self.key) {
+            d.field("raw_value", &super::redact::Hidden(self.raw_value.len()));
+        } else if let Some(shown) = super::redact::hide_url_passwords(&self.raw_value) {
+            d.field("raw_value", &shown);
+        } else {
+            d.field("raw_value", &self.raw_value);
+        }
+        d.field("line", &self.line)
+            .field("value_lines", &self.value_lines)
+            .finish()
+    }
 }
 
 /// Parses who.ini text the way Python's `configparser.ConfigParser` does, with the host's
@@ -475,9 +493,16 @@ impl IniDocument {
                     .is_some_and(|s| s.entries.iter().any(|e| std::ptr::eq(e, entry)));
             let kind = match failure {
                 InterpolationFailure::Syntax(detail) => ConfigErrorKind::InterpolationSyntax {
+                    // Python's detail quotes the rest of the value: not for a secret.
+                    detail: if super::redact::is_secret_option(&option) {
+                        "a '%' must be followed by '%' or '(name)s' (the value is a secret: \
+                         not shown; write a literal '%' as '%%')"
+                            .to_owned()
+                    } else {
+                        detail
+                    },
                     option,
                     inherited,
-                    detail,
                 },
                 InterpolationFailure::Missing(reference) => {
                     ConfigErrorKind::InterpolationMissingOption {

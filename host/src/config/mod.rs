@@ -39,6 +39,7 @@
 
 mod error;
 mod ini;
+mod redact;
 
 use std::path::{Path, PathBuf};
 
@@ -73,7 +74,8 @@ pub struct Config {
 }
 
 /// One `[plugin:ID]` section: which plugin to build and the options to build it with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` hides the values of secret options (`secret`, `password`, `…_key`, `…token…`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct PluginSection {
     /// The ID after `plugin:`; chains refer to the plugin by it.
     pub id: String,
@@ -87,6 +89,34 @@ pub struct PluginSection {
     pub options: Vec<(String, String)>,
     /// The line of each entry of `options`, so an error about an option can point at it.
     pub option_lines: Vec<usize>,
+}
+
+impl std::fmt::Debug for PluginSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Options<'a>(&'a [(String, String)]);
+        impl std::fmt::Debug for Options<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut m = f.debug_map();
+                for (k, v) in self.0 {
+                    if redact::is_secret_option(k) {
+                        m.entry(k, &redact::Hidden(v.len()));
+                    } else if let Some(shown) = redact::hide_url_passwords(v) {
+                        m.entry(k, &shown);
+                    } else {
+                        m.entry(k, v);
+                    }
+                }
+                m.finish()
+            }
+        }
+        f.debug_struct("PluginSection")
+            .field("id", &self.id)
+            .field("line", &self.line)
+            .field("use_", &self.use_)
+            .field("options", &Options(&self.options))
+            .field("option_lines", &self.option_lines)
+            .finish()
+    }
 }
 
 /// An interpolated option value and the line it was set on.

@@ -33,11 +33,18 @@ impl Rewho {
 
     /// Like [`start`](Self::start), in directory `dir`.
     pub fn start_in(args: &[&str], dir: Option<&Path>) -> Rewho {
+        Self::start_with_env(args, dir, &[])
+    }
+
+    /// Like [`start_in`](Self::start_in), with extra environment variables (e.g.
+    /// `REWHO_LOG=trace`, which replaces the default `info`).
+    pub fn start_with_env(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)]) -> Rewho {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rewho"));
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("REWHO_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

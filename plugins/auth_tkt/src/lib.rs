@@ -19,8 +19,8 @@
 //! | --- | --- | --- |
 //! | `secret` / `secretfile` | — | exactly one; the file's content is trimmed |
 //! | `cookie_name` | `auth_tkt` | |
-//! | `secure` | `false` | adds `; secure; HttpOnly` as repoze.who does |
-//! | `httponly` | `secure` | rewho's own: `HttpOnly` with or without `secure` |
+//! | `secure` | `false` | adds `; secure` (and `HttpOnly`, as repoze.who does) |
+//! | `httponly` | `true` | rewho's own: `HttpOnly` unless set to `false` (repoze.who sends it only with `secure`; set `httponly = false` for its exact headers) |
 //! | `include_ip` | `false` | binds the ticket to the client address |
 //! | `timeout` | none | seconds a ticket stays valid (`0` = forever) |
 //! | `reissue_time` | none | re-mint older tickets in `remember`; required and ≤ `timeout` when `timeout` is set |
@@ -111,10 +111,11 @@ pub struct Options {
     /// The cookie's name.
     #[serde(default = "default_cookie_name")]
     cookie_name: String,
-    /// Mark cookies `secure` (and `HttpOnly`, unless `httponly` says otherwise).
+    /// Mark cookies `secure`.
     #[serde(default)]
     secure: bool,
-    /// Mark cookies `HttpOnly`; defaults to `secure`, as repoze.who couples them.
+    /// Mark cookies `HttpOnly`; on by default, so page scripts never see the ticket
+    /// (repoze.who sends it only with `secure`).
     httponly: Option<bool>,
     /// Bind tickets to the client address.
     #[serde(default)]
@@ -284,7 +285,7 @@ impl Plugin for AuthTkt {
             algo,
             attrs: CookieAttrs {
                 secure: o.secure,
-                httponly: o.httponly.unwrap_or(o.secure),
+                httponly: o.httponly.unwrap_or(true),
                 samesite,
             },
             host,

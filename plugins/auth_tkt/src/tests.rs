@@ -292,7 +292,8 @@ fn cookie_value(h: &HeaderField) -> String {
 
 #[test]
 fn remember_matches_repoze_headers() {
-    let (_, p) = build(&[("secret", "sekrit")]);
+    // repoze.who sends HttpOnly only with `secure`; rewho by default always.
+    let (_, p) = build(&[("secret", "sekrit"), ("httponly", "false")]);
     let h = headers(&[]);
     let req = request("example.com:8080", "1.2.3.4", &h);
     let out = p
@@ -337,7 +338,7 @@ fn remember_matches_repoze_headers() {
 
 #[test]
 fn forget_matches_repoze_headers() {
-    let (_, p) = build(&[("secret", "sekrit")]);
+    let (_, p) = build(&[("secret", "sekrit"), ("httponly", "false")]);
     let h = headers(&[]);
     let req = request("localhost", "", &h);
     let out = p.forget(&req, &mut Environ::new(), &Map::new()).unwrap();
@@ -349,6 +350,21 @@ fn forget_matches_repoze_headers() {
             "auth_tkt=\"INVALID\"; Path=/; Domain=.localhost; Max-Age=0; Expires=Tue, 14 Nov 2023 22:13:20 GMT",
         ]
     );
+}
+
+#[test]
+fn cookies_are_httponly_by_default() {
+    let (_, p) = build(&[("secret", "s")]);
+    let h = headers(&[]);
+    let req = request("h", "", &h);
+    let out = p
+        .remember(&req, &mut Environ::new(), &userid_identity("alice"))
+        .unwrap();
+    assert!(!out.is_empty());
+    for c in values(&out) {
+        assert!(c.ends_with("; HttpOnly"), "{c}");
+        assert!(!c.contains("secure"), "{c}");
+    }
 }
 
 #[test]

@@ -214,6 +214,10 @@ fn build(opts: &[(&str, &str)]) -> (TestHost, AuthTkt) {
     let host = TestHost::at(NOW);
     let mut all = vec![("secret", SECRET)];
     all.extend_from_slice(opts);
+    // repoze.who couples HttpOnly to `secure`; rewho sends it by default. Compare like with
+    // like.
+    let secure = opts.iter().any(|&(k, v)| k == "secure" && v == "true");
+    all.push(("httponly", if secure { "true" } else { "false" }));
     let p = host.build::<AuthTkt>(&all, "/").unwrap();
     (host, p)
 }

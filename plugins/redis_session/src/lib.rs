@@ -80,7 +80,9 @@
 #![warn(missing_docs)]
 
 mod refresh;
-mod signer;
+/// itsdangerous signatures; public for the fuzz target in `fuzz/`, not a stable API.
+#[doc(hidden)]
+pub mod signer;
 mod store;
 
 use std::time::Duration;
