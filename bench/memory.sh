@@ -135,9 +135,9 @@ check 401
 kib() { awk -v k="$1" '$1==k":" {print $2}' "/proc/$server/status"; }
 echo "## Memory of rewho serve, every bundled plugin, ${duration}s of wrk (defaults: 2 threads, 10 connections)"
 echo
-echo "| time | RSS |"
-echo "|---|---|"
-echo "| after start-up, idle | $(($(kib VmRSS) / 1024)) MiB ($(kib VmRSS) KiB) |"
+echo "| time | RSS | threads |"
+echo "|---|---|---|"
+echo "| after start-up, idle | $(($(kib VmRSS) / 1024)) MiB ($(kib VmRSS) KiB) | $(kib Threads) |"
 wrk -d"${duration}s" -s "$work/mix.lua" "http://127.0.0.1:$port/" > "$work/wrk.txt" &
 load=$!
 pids+=("$load")
@@ -150,12 +150,12 @@ while kill -0 "$load" 2>/dev/null && [ $((t + step)) -lt "$duration" ]; do
   t=$((t + step))
   rss="$(kib VmRSS)"
   [ -z "$warm" ] && [ "$t" -ge $((duration / 4)) ] && { warm="$rss"; warm_t="$t"; }
-  echo "| ${t}s under load | $((rss / 1024)) MiB ($rss KiB) |"
+  echo "| ${t}s under load | $((rss / 1024)) MiB ($rss KiB) | $(kib Threads) |"
 done
 wait "$load" || true
 last="$(kib VmRSS)"
 peak="$(kib VmHWM)"
-echo "| after the run | $((last / 1024)) MiB ($last KiB) |"
+echo "| after the run | $((last / 1024)) MiB ($last KiB) | $(kib Threads) |"
 echo
 requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
 rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"

@@ -20,15 +20,22 @@ bench_setup
 secret=bench-secret-0123456789
 cookie="$(mint_cookie "$secret")"
 
+# rewho's instructions per request (bench/instructions.sh), when valgrind is installed: a
+# count the machine's load does not blur.
+instructions() { # ini request-json
+  if command -v valgrind >/dev/null; then bash bench/instructions.sh "$1" "$2"; else echo "n/a"; fi
+}
+
 row() { # label ini request-json py-iterations rs-iterations
-  local p r
+  local p r i
   p="$("$py" bench/python_inprocess.py "$2" "$3" "$4")"
   r="$("$inproc" "$2" "$3" "$5")"
-  "$py" - "$1" "$p" "$r" <<'PY'
+  i="$(instructions "$2" "$3")"
+  "$py" - "$1" "$p" "$r" "$i" <<'PY'
 import json, sys
-label, p, r = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+label, p, r, i = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 assert p["userid"] is not None and str(p["userid"]) == str(r["userid"]), (p, r)
-print(f"| {label} | {p['ns_per_op']/1000:.2f} µs | {r['ns_per_op']/1000:.3f} µs "
+print(f"| {label} | {p['ns_per_op']/1000:.2f} µs | {r['ns_per_op']/1000:.3f} µs | {i} "
       f"| {p['ns_per_op']/r['ns_per_op']:.0f}× |")
 PY
 }
@@ -37,8 +44,8 @@ scale() { if [ "$quick" = 1 ]; then echo $(($1 / 10 + 1)); else echo "$1"; fi; }
 
 echo "## Identifiers in the chain (auth_tkt × N, the last one's cookie)"
 echo
-echo "| N | repoze.who 3.1 | rewho | ratio |"
-echo "|---|---|---|---|"
+echo "| N | repoze.who 3.1 | rewho | rewho, instructions | ratio |"
+echo "|---|---|---|---|---|"
 for n in 1 2 4 8; do
   ini="$work/chain-$n.ini"
   names=""
@@ -56,8 +63,8 @@ echo
 
 echo "## Users in the htpasswd file ({SHA}, Basic auth, the user on line min(users, 1000))"
 echo
-echo "| users | repoze.who 3.1 | rewho | ratio |"
-echo "|---|---|---|---|"
+echo "| users | repoze.who 3.1 | rewho | rewho, instructions | ratio |"
+echo "|---|---|---|---|---|"
 basic="Basic $(printf 'alice:secret' | base64)"
 for users in 10 1000 100000; do
   file="$work/passwd-$users"
@@ -83,11 +90,12 @@ PY
   req="{\"headers\":[[\"Authorization\",\"$basic\"]]}"
   p="$("$py" bench/python_inprocess.py "$work/users-$users.py.ini" "$req" "$(scale "$n_py")")"
   r="$("$inproc" "$work/users-$users.rs.ini" "$req" "$(scale 200000)")"
-  "$py" - "$users" "$p" "$r" <<'PY'
+  i="$(instructions "$work/users-$users.rs.ini" "$req")"
+  "$py" - "$users" "$p" "$r" "$i" <<'PY'
 import json, sys
-label, p, r = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+label, p, r, i = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 assert p["userid"] == "alice" and r["userid"] == "alice", (p, r)
-print(f"| {int(label):,} | {p['ns_per_op']/1000:.2f} µs | {r['ns_per_op']/1000:.3f} µs "
+print(f"| {int(label):,} | {p['ns_per_op']/1000:.2f} µs | {r['ns_per_op']/1000:.3f} µs | {i} "
       f"| {p['ns_per_op']/r['ns_per_op']:.0f}× |")
 PY
 done
