@@ -3,10 +3,10 @@
 #   $rewho    release `rewho`        $inproc   release `inprocess_bench` example
 #   $work     a temporary folder, removed on exit with every process in $pids
 #
-# Set-up, all automatic: Debian packages wrk and apache2-utils (apt-get, when missing and we
-# may), a Python venv of its own in target/bench-venv (python3 -m venv + pip, pinned in
-# tests/python/requirements.txt and bench/requirements.txt), release builds of rewho, every
-# plugin and the in-process harness.
+# Set-up, all automatic: Debian packages wrk, apache2-utils, python3-venv and valgrind
+# (apt-get, when missing and we may), a Python venv of its own in target/bench-venv
+# (python3 -m venv + pip, pinned in tests/python/requirements.txt and
+# bench/requirements.txt), release builds of rewho, every plugin and the in-process harness.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -15,6 +15,7 @@ bench_need_tools() {
   command -v wrk >/dev/null || missing+=(wrk)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+  command -v valgrind >/dev/null || missing+=(valgrind) # instruction counts (scaling.sh)
   [ "${#missing[@]}" -eq 0 ] && return 0
   local sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
