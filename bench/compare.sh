@@ -1,30 +1,23 @@
 #!/usr/bin/env bash
-# Side-by-side: Python repoze.who and rewho on the same who.ini and the same requests, in one
-# run on this machine, in-process (API calls) and over HTTP (gunicorn + repoze.who middleware
-# versus `rewho serve`'s forward-auth, both driven by wrk). Prints a Markdown table of ratios.
+# Side by side: Python repoze.who 3.1 and rewho on the same who.ini and the same requests, in
+# one run on this machine, and prints Markdown tables of ratios (docs/PERFORMANCE.md).
 #
-# Needs nothing installed by hand beyond what `.ci/install` sets up (Debian packages wrk and
-# apache2-utils, the Python venv); this script adds gunicorn to the venv and builds rewho in
-# release mode. Usage: bash bench/compare.sh [--quick]
+# - In-process: one `api.authenticate()` (or challenge / remember) per request through
+#   repoze.who's APIFactory (bench/python_inprocess.py) and through rewho's ApiFactory
+#   (host/examples/inprocess_bench.rs), with rewho's plugins loaded from their `.so` files and,
+#   for the cost of that boundary, the same plugin code linked statically.
+# - Over HTTP: gunicorn (sync workers, one per core) serving repoze.who's middleware around a
+#   tiny WSGI app (bench/wsgi_app.py) versus `rewho serve`'s forward-auth `GET /_rewho/auth`,
+#   both driven by wrk at its default concurrency (2 threads, 10 connections).
+#
+# Set-up is automatic (see bench/lib.sh): apt-get for wrk/htpasswd when missing, a venv of its
+# own in target/bench-venv, release builds. Usage: bash bench/compare.sh [--quick]
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$root"
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
-
-command -v wrk >/dev/null || { echo "wrk is missing: run bash .ci/install" >&2; exit 2; }
-command -v htpasswd >/dev/null || { echo "htpasswd is missing: run bash .ci/install" >&2; exit 2; }
-bash tests/python/setup-venv.sh >/dev/null
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
-py="$root/.venv/bin/python"
-cargo build --quiet --release --workspace
-cargo build --quiet --release -p rewho --example inprocess_bench
-rewho="$root/target/release/rewho"
-inproc="$root/target/release/examples/inprocess_bench"
-
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+bench_setup
 
 htpasswd -bcs "$work/passwd.sha" alice secret >/dev/null 2>&1
 htpasswd -bcB -C 10 "$work/passwd.bcrypt" alice secret >/dev/null 2>&1
@@ -65,63 +58,120 @@ write_ini "$work/bcrypt.ini" "$work/passwd.bcrypt" "repoze.who.plugins.htpasswd:
 # {SHA} or bcrypt entries on Python 3 (see bench/pychecks.py); rewho auto-detects formats.
 sed 's/^check_fn = .*/check_fn = pychecks:sha1_check/' "$work/sha.ini" > "$work/sha.py.ini"
 sed 's/^check_fn = .*/check_fn = pychecks:bcrypt_check/' "$work/bcrypt.ini" > "$work/bcrypt.py.ini"
-export PYTHONPATH="$root/bench${PYTHONPATH:+:$PYTHONPATH}"
+# A cookie-only chain: no plugin that does I/O, so `rewho serve` runs it on its reactor
+# threads instead of tokio's blocking pool (htpasswd may stat/read its file).
+cat > "$work/tkt.ini" <<INI
+[general]
+request_classifier = repoze.who.classifiers:default_request_classifier
+challenge_decider = repoze.who.classifiers:default_challenge_decider
 
-cookie="$("$py" -c 'import repoze.who._auth_tkt as t; print(t.AuthTicket("bench-secret-0123456789","alice","0.0.0.0").cookie_value())')"
+[plugin:auth_tkt]
+use = repoze.who.plugins.auth_tkt:make_plugin
+secret = bench-secret-0123456789
+cookie_name = auth_tkt
+
+[plugin:basicauth]
+use = repoze.who.plugins.basicauth:make_plugin
+realm = bench
+
+[identifiers]
+plugins = auth_tkt
+[authenticators]
+plugins = auth_tkt
+[challengers]
+plugins = basicauth
+INI
+cp "$work/tkt.ini" "$work/tkt.py.ini"
+
+cookie="$(mint_cookie bench-secret-0123456789)"
 basic="Basic $(printf 'alice:secret' | base64)"
 
-n_py=3000; n_rs=300000; n_bc_py=20; n_bc_rs=20; dur=10
-[ "$quick" = 1 ] && { n_py=500; n_rs=30000; n_bc_py=5; n_bc_rs=5; dur=3; }
+n_py=3000; n_rs=300000; n_bc=20; dur=10
+[ "$quick" = 1 ] && { n_py=500; n_rs=30000; n_bc=5; dur=3; }
 
 row() { # name ini request-json py-iterations rs-iterations
-  local p r
+  local p r s
   p="$("$py" bench/python_inprocess.py "${2%.ini}.py.ini" "$3" "$4")"
   r="$("$inproc" "$2" "$3" "$5")"
-  "$py" - "$1" "$p" "$r" <<'PY'
+  s="$("$inproc" --static "$2" "$3" "$5")"
+  "$py" - "$1" "$p" "$r" "$s" <<'PY'
 import json, sys
-name, p, r = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-assert str(p["userid"]) == str(r["userid"]) or (p["userid"] in (None, False) and r["userid"] in (None, False)) or name.startswith(("challenge", "remember")), (p, r)
-print(f"| {name} | {p['ns_per_op']/1000:.2f} µs | {r['ns_per_op']/1000:.3f} µs | {p['ns_per_op']/r['ns_per_op']:.0f}× |")
+name, p, r, s = sys.argv[1], *(json.loads(a) for a in sys.argv[2:])
+def same(a, b):
+    return str(a) == str(b) or (a in (None, False) and b in (None, False))
+if not name.startswith(("challenge", "remember")):
+    assert same(p["userid"], r["userid"]) and same(r["userid"], s["userid"]), (p, r, s)
+us = lambda x: x["ns_per_op"] / 1000
+print(f"| {name} | {us(p):.2f} µs | {us(r):.3f} µs | {us(s):.3f} µs "
+      f"| {p['ns_per_op']/r['ns_per_op']:.0f}× | {r['ns_per_op']/s['ns_per_op']:.2f} |")
 PY
 }
 
+tkt_req="{\"headers\":[[\"Cookie\",\"auth_tkt=\\\"$cookie\\\"\"]]}"
+basic_req="{\"headers\":[[\"Authorization\",\"$basic\"]]}"
 echo "## In-process (one call per request, same who.ini, same headers)"
 echo
-echo "| operation | repoze.who 3.1 | rewho | ratio |"
-echo "|---|---|---|---|"
-row "authenticate, valid auth_tkt cookie" "$work/sha.ini" "{\"headers\":[[\"Cookie\",\"auth_tkt=\\\"$cookie\\\"\"]]}" $n_py $n_rs
+echo "| operation | repoze.who 3.1 | rewho (.so plugins) | rewho (static) | repoze.who / rewho | .so / static |"
+echo "|---|---|---|---|---|---|"
+row "authenticate, valid auth_tkt cookie" "$work/sha.ini" "$tkt_req" $n_py $n_rs
 row "authenticate, anonymous" "$work/sha.ini" '{"headers":[]}' $n_py $n_rs
-row "authenticate, Basic + htpasswd {SHA}" "$work/sha.ini" "{\"headers\":[[\"Authorization\",\"$basic\"]]}" $n_py $n_rs
-row "authenticate, Basic + htpasswd bcrypt (cost 10)" "$work/bcrypt.ini" "{\"headers\":[[\"Authorization\",\"$basic\"]]}" $n_bc_py $n_bc_rs
+row "authenticate, Basic + htpasswd {SHA}" "$work/sha.ini" "$basic_req" $n_py $n_rs
+row "authenticate, Basic + htpasswd bcrypt (cost 10)" "$work/bcrypt.ini" "$basic_req" $n_bc $n_bc
 row "challenge, anonymous" "$work/sha.ini" '{"headers":[],"op":"challenge"}' $n_py $n_rs
 row "remember, valid auth_tkt cookie" "$work/sha.ini" "{\"headers\":[[\"Cookie\",\"auth_tkt=\\\"$cookie\\\"\"]],\"op\":\"remember\"}" $n_py $n_rs
 echo
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-wrk_line() { # url → "rps p99"
-  wrk -t2 -c10 -d"${dur}s" --latency -H "Cookie: auth_tkt=\"$cookie\"" "$1" > "$work/wrk.txt"
-  local rps p99
-  rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")"
-  p99="$(awk '$1=="99%" {print $2}' "$work/wrk.txt")"
-  echo "$rps $p99"
+wrk_run() { # url header → "rps p99"
+  local args=(-d"${dur}s" --latency)
+  [ -n "$2" ] && args+=(-H "$2")
+  wrk "${args[@]}" "$1" > "$work/wrk.txt"
+  awk '/Requests\/sec/ {rps=$2} $1=="99%" {p99=$2} END {print rps, p99}' "$work/wrk.txt"
+  grep -q 'Requests/sec' "$work/wrk.txt" || { cat "$work/wrk.txt" >&2; exit 1; }
 }
 
-pport="$(free_port)"
-(cd bench && REWHO_BENCH_WHO_INI="$work/sha.py.ini" exec "$root/.venv/bin/gunicorn" -w 2 -b "127.0.0.1:$pport" --log-level error wsgi_app:app) &
-pids+=($!)
-rport="$(free_port)"
-REWHO_LOG=error "$rewho" serve --config "$work/sha.ini" --listen "127.0.0.1:$rport" &
-pids+=($!)
-wait_port "$pport"; wait_port "$rport"
-read -r prps pp99 <<<"$(wrk_line "http://127.0.0.1:$pport/")"
-read -r rrps rp99 <<<"$(wrk_line "http://127.0.0.1:$rport/_rewho/auth")"
-echo "## Over HTTP (wrk -t2 -c10 -d${dur}s, valid auth_tkt cookie, same machine)"
+start_pair() { # ini (without .ini): starts gunicorn and rewho serve on it
+  pport="$(free_port)"
+  (cd bench && REWHO_BENCH_WHO_INI="$1.py.ini" exec "$(dirname "$py")/gunicorn" \
+    -w "$(nproc)" -b "127.0.0.1:$pport" --log-level error wsgi_app:app) &
+  pids+=($!)
+  rport="$(free_port)"
+  REWHO_LOG=error "$rewho" serve --config "$1.ini" --listen "127.0.0.1:$rport" &
+  pids+=($!)
+  wait_port "$pport"
+  wait_port "$rport"
+  # Both must grant the cookie before anything is measured.
+  local url got
+  for url in "http://127.0.0.1:$pport/" "http://127.0.0.1:$rport/_rewho/auth"; do
+    got="$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: auth_tkt=\"$cookie\"" "$url" || true)"
+    [ "$got" = 200 ] || { echo "$url answered $got to a valid cookie, want 200" >&2; exit 1; }
+  done
+}
+
+stop_pair() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+
+http_row() { # name header
+  local prps pp99 rrps rp99
+  read -r prps pp99 <<<"$(wrk_run "http://127.0.0.1:$pport/" "$2")"
+  read -r rrps rp99 <<<"$(wrk_run "http://127.0.0.1:$rport/_rewho/auth" "$2")"
+  "$py" -c 'import sys; n, pr, pp, rr, rp = sys.argv[1:]; print(f"| {n} | {float(pr):.0f} | {pp} | {float(rr):.0f} | {rp} | {float(rr)/float(pr):.1f}× |")' \
+    "$1" "$prps" "$pp99" "$rrps" "$rp99"
+}
+
+echo "## Over HTTP (wrk defaults: 2 threads, 10 connections, ${dur}s per cell; same machine)"
 echo
-echo "| server | requests/s | p99 |"
-echo "|---|---|---|"
-echo "| gunicorn (2 workers) + repoze.who middleware | $prps | $pp99 |"
-echo "| rewho serve, /_rewho/auth | $rrps | $rp99 |"
-"$py" -c "print(f'\nratio: {float(\"$rrps\")/float(\"$prps\"):.1f}× the requests per second')"
+echo "| request | gunicorn ($(nproc) workers) + repoze.who, req/s | p99 | rewho serve /_rewho/auth, req/s | p99 | rewho / repoze.who |"
+echo "|---|---|---|---|---|---|"
+start_pair "$work/sha"
+http_row "valid auth_tkt cookie (auth_tkt + htpasswd chain)" "Cookie: auth_tkt=\"$cookie\""
+http_row "Basic + htpasswd {SHA}" "Authorization: $basic"
+http_row "anonymous → 401 challenge" ""
+stop_pair
+start_pair "$work/tkt"
+http_row "valid auth_tkt cookie (auth_tkt-only chain, no I/O plugin)" "Cookie: auth_tkt=\"$cookie\""
+stop_pair
 echo
-echo "machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine_line

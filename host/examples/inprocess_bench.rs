@@ -1,12 +1,16 @@
 //! Times rewho's Api in-process on a who.ini: the Rust side of `bench/compare.sh`, taking
 //! the same arguments as `bench/python_inprocess.py` so both run the same requests.
 //!
-//! usage: `inprocess_bench WHO_INI REQUEST_JSON ITERATIONS`; prints
-//! `{"ns_per_op": …, "userid": …}`.
+//! usage: `inprocess_bench [--static] WHO_INI REQUEST_JSON ITERATIONS`; prints
+//! `{"ns_per_op": …, "userid": …}`. With `--static`, the auth_tkt, basicauth and htpasswd
+//! plugins the who.ini names are the same code linked into this binary instead of loaded
+//! from their `.so` files: the baseline for the cost of the dynamic-library boundary.
 
 use std::time::Instant;
 
-use rewho::{ApiFactory, OwnedRequest, Value};
+use rewho::{
+    ApiFactory, ApiFactoryBuilder, Config, FactoryError, OwnedRequest, PluginLibrary, Value,
+};
 
 /// The same allocator as the `rewho` binary, so this measures what `rewho serve` runs.
 #[cfg(feature = "mimalloc")]
@@ -42,13 +46,42 @@ fn authenticate() -> String {
     "authenticate".into()
 }
 
+/// The factory for `who_ini` with the standard plugins linked in rather than loaded.
+fn static_factory(who_ini: &std::path::Path) -> Result<ApiFactory, FactoryError> {
+    let config = Config::from_file(who_ini)?;
+    ApiFactoryBuilder::from_config(&config)
+        .static_library(
+            "auth_tkt",
+            PluginLibrary::from_static("auth_tkt", rewho_plugin_auth_tkt::rewho_plugin_module()),
+        )
+        .static_library(
+            "basicauth",
+            PluginLibrary::from_static("basicauth", rewho_plugin_basicauth::rewho_plugin_module()),
+        )
+        .static_library(
+            "htpasswd",
+            PluginLibrary::from_static("htpasswd", rewho_plugin_htpasswd::rewho_plugin_module()),
+        )
+        .build()
+}
+
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let linked = args.get(1).is_some_and(|a| a == "--static");
+    if linked {
+        args.remove(1);
+    }
     if args.len() != 4 {
-        eprintln!("usage: inprocess_bench WHO_INI REQUEST_JSON ITERATIONS");
+        eprintln!("usage: inprocess_bench [--static] WHO_INI REQUEST_JSON ITERATIONS");
         return std::process::ExitCode::from(2);
     }
-    let factory = match ApiFactory::from_config_file(args[1].as_ref()) {
+    let path: &std::path::Path = args[1].as_ref();
+    let built = if linked {
+        static_factory(path)
+    } else {
+        ApiFactory::from_config_file(path)
+    };
+    let factory = match built {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{e}");

@@ -440,8 +440,13 @@ impl Identifier for AuthTkt {
                 .debug("include_ip is set but the client address is unknown: no identity");
             return Ok(None);
         };
-        let now = self.host.now();
-        let Some(t) = self.valid_tickets(req, ip).find(|t| !self.expired(t, now)) else {
+        // The clock is read only once a ticket is found: most identifiers in a chain find no
+        // cookie of theirs, and the read goes through the host context.
+        let mut now = None;
+        let Some(t) = self
+            .valid_tickets(req, ip)
+            .find(|t| !self.expired(t, *now.get_or_insert_with(|| self.host.now())))
+        else {
             return Ok(None);
         };
         let userdata = pyurl::parse_qs_dict(t.user_data);

@@ -1,0 +1,91 @@
+# Shared set-up of the bench/ scripts (sourced, not run). After `bench_setup`:
+#   $root     the workspace          $py       the bench venv's python (repoze.who, gunicorn)
+#   $rewho    release `rewho`        $inproc   release `inprocess_bench` example
+#   $work     a temporary folder, removed on exit with every process in $pids
+#
+# Set-up, all automatic: Debian packages wrk, apache2-utils, python3-venv and valgrind
+# (apt-get, when missing and we may), a Python venv of its own in target/bench-venv
+# (python3 -m venv + pip, pinned in tests/python/requirements.txt and
+# bench/requirements.txt), release builds of rewho, every plugin and the in-process harness.
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+bench_need_tools() {
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+  command -v valgrind >/dev/null || missing+=(valgrind) # instruction counts (scaling.sh)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  local sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "installing ${missing[*]} with apt-get" >&2
+  if ! { $sudo_cmd apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+    echo "cannot install ${missing[*]}: install them (Debian package names) and re-run" >&2
+    exit 2
+  fi
+}
+
+bench_venv() {
+  local venv="$root/target/bench-venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$root/tests/python/requirements.txt" -r "$root/bench/requirements.txt"
+  py="$venv/bin/python"
+}
+
+# BENCH_SKIP_BUILD=1 reuses the release builds as they are: the two cargo commands unify
+# dependency features differently (the harness links the plugins' rlibs as dev-dependencies),
+# so each rebuilds a few of the other's crates, minutes on a busy 2-core machine.
+bench_build() {
+  if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    (cd "$root" && cargo build --quiet --release -p rewho --example inprocess_bench &&
+      cargo build --quiet --release --workspace)
+  fi
+  rewho="$root/target/release/rewho"
+  inproc="$root/target/release/examples/inprocess_bench"
+}
+
+bench_cleanup() {
+  local p
+  for p in "${pids[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
+  rm -rf "$work"
+}
+
+bench_setup() {
+  bench_need_tools
+  bench_venv
+  bench_build
+  work="$(mktemp -d)"
+  pids=()
+  trap bench_cleanup EXIT
+  export PYTHONPATH="$root/bench${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+free_port() {
+  "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port [seconds]
+  local i
+  for i in $(seq $((${2:-20} * 10))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "port $1 never opened" >&2
+  return 1
+}
+
+# A valid auth_tkt cookie value (quoted as repoze.who sets it) for `alice`, minted by
+# repoze.who itself: $1 secret, $2 user (default alice).
+mint_cookie() {
+  "$py" -c 'import sys, repoze.who._auth_tkt as t; print(t.AuthTicket(sys.argv[1], sys.argv[2], "0.0.0.0").cookie_value())' \
+    "$1" "${2:-alice}"
+}
+
+machine_line() {
+  echo "machine: $(nproc) cores, $(uname -m), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+}
