@@ -10,25 +10,11 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rewho_plugin_creds::store::{CredsStore, RegisterOutcome, StoreOptions};
 use serde_json::{json, Value};
-
-fn python() -> PathBuf {
-    let python = std::env::var_os("REWHO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: the creds interop tests run the real fixie-creds; create the venv \
-         with `bash tests/python/setup-venv.sh` (or set REWHO_PYTHON to a python with \
-         fixie-creds installed)",
-        python.display()
-    );
-    python
-}
 
 /// Sends requests to the fixie-creds oracle; every request gets `credsdir` = `dir`.
 fn oracle(dir: &Path, requests: Vec<Value>) -> Vec<Value> {
@@ -40,13 +26,15 @@ fn oracle(dir: &Path, requests: Vec<Value>) -> Vec<Value> {
         })
         .collect();
     let script = common::workspace().join("tests/python/fixie_creds_oracle.py");
-    let mut child = Command::new(python())
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python");
+    let mut child = Command::new(common::python(
+        "the creds interop tests run the real fixie-creds",
+    ))
+    .arg(&script)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run python");
     child
         .stdin
         .take()

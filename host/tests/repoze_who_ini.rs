@@ -84,29 +84,18 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     (dir, ini)
 }
 
-fn python() -> PathBuf {
-    let python = std::env::var_os("REWHO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: this test compares with the real repoze.who; create the venv with \
-         `bash tests/python/setup-venv.sh` (or set REWHO_PYTHON)",
-        python.display()
-    );
-    python
-}
-
 /// The real repoze.who's answers to `requests` on `ini`.
 fn python_answers(ini: &Path, requests: &Json) -> Vec<Json> {
-    let mut child = Command::new(python())
-        .arg(common::workspace().join("tests/python/whoini_oracle.py"))
-        .arg(ini)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python");
+    let mut child = Command::new(common::python(
+        "this test compares with the real repoze.who",
+    ))
+    .arg(common::workspace().join("tests/python/whoini_oracle.py"))
+    .arg(ini)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run python");
     serde_json::to_writer(child.stdin.take().unwrap(), requests).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -16,7 +16,7 @@ mod serve_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,24 +35,14 @@ const SESSION_SECRET: &str = "edge-session-secret";
 const JWT_SECRET: &str = "edge-jwt-secret";
 const SPOOFED_UUID: &str = "00000000-0000-4000-8000-00000000bad0";
 
-fn python() -> PathBuf {
-    let python = std::env::var_os("REWHO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: create the venv with `bash tests/python/setup-venv.sh`",
-        python.display()
-    );
-    python
-}
-
 fn run_python(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(common::workspace().join("tests/python").join(script))
-        .args(args)
-        .output()
-        .expect("run python");
+    let out = Command::new(common::python(
+        "the session ids are signed by the real itsdangerous",
+    ))
+    .arg(common::workspace().join("tests/python").join(script))
+    .args(args)
+    .output()
+    .expect("run python");
     assert!(
         out.status.success(),
         "{script} failed:\n{}",

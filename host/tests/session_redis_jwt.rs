@@ -11,7 +11,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -167,25 +167,14 @@ impl Drop for Redis {
 // ---------------------------------------------------------------------------------------------
 // The Python oracles.
 
-fn python() -> PathBuf {
-    let python = std::env::var_os("REWHO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::workspace().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: the session tests sign cookies with the real itsdangerous; create the \
-         venv with `bash tests/python/setup-venv.sh` (or set REWHO_PYTHON)",
-        python.display()
-    );
-    python
-}
-
 fn run_python(script: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new(python())
-        .arg(common::workspace().join("tests/python").join(script))
-        .args(args)
-        .output()
-        .expect("run python");
+    let out = Command::new(common::python(
+        "the session tests sign cookies with the real itsdangerous",
+    ))
+    .arg(common::workspace().join("tests/python").join(script))
+    .args(args)
+    .output()
+    .expect("run python");
     assert!(
         out.status.success(),
         "{script} failed (run `bash tests/python/setup-venv.sh`):\n{}",
@@ -685,12 +674,14 @@ fn public_key_and_jwks_files_verify_rs256_and_es256() {
         b = lambda d: base64.urlsafe_b64encode(d).rstrip(b'=').decode()\n\
         key = {'kty': 'EC', 'crv': 'P-256', 'kid': 'k1', 'x': b(der[-64:-32]), 'y': b(der[-32:])}\n\
         json.dump({'keys': [{'kty': 'oct', 'k': 'AAAA'}, key]}, open(sys.argv[2], 'w'))\n";
-    let status = Command::new(python())
-        .args(["-c", script])
-        .arg(testdata.join("es256.pub.pem"))
-        .arg(&jwks)
-        .status()
-        .unwrap();
+    let status = Command::new(common::python(
+        "the session tests sign cookies with the real itsdangerous",
+    ))
+    .args(["-c", script])
+    .arg(testdata.join("es256.pub.pem"))
+    .arg(&jwks)
+    .status()
+    .unwrap();
     assert!(status.success());
     let ((_i, f), logs) = capture(|| factory_from(&ini("ES256", "jwks_file", &jwks)));
     assert!(

@@ -116,3 +116,18 @@ impl TestClock {
         Arc::new(move || *c.lock().unwrap())
     }
 }
+
+/// The venv's Python with the interop oracles (repoze.who, itsdangerous, fixie-creds), or
+/// `$REWHO_PYTHON`; fails with how to create it. `why` says what the caller runs with it.
+pub fn python(why: &str) -> PathBuf {
+    let python = std::env::var_os("REWHO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: {why}; create the venv with `bash tests/python/setup-venv.sh` \
+         (or set REWHO_PYTHON)",
+        python.display()
+    );
+    python
+}
