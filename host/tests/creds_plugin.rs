@@ -9,31 +9,6 @@ use std::path::Path;
 use rewho::{ApiFactory, OwnedRequest, Value};
 use rewho_plugin_creds::store::{CredsStore, StoreOptions};
 
-fn b64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn basic(user: &str, token: &str) -> String {
-    format!("Basic {}", b64(format!("{user}:{token}").as_bytes()))
-}
-
 /// A who.ini in a temp folder with a `creds/` folder beside it.
 struct Setup {
     dir: tempfile::TempDir,
@@ -111,7 +86,7 @@ fn basic_auth_with_a_registered_token() {
     let alice = s.register("alice");
     let bob = s.register("bob");
     let f = s.factory();
-    let auth = |u: &str, t: &str| userid(&f, &[("Authorization", &basic(u, t))]);
+    let auth = |u: &str, t: &str| userid(&f, &[("Authorization", &common::basic(u, t))]);
     assert_eq!(auth("alice", &alice), Some(Value::from("alice")));
     assert_eq!(auth("bob", &bob), Some(Value::from("bob")));
     assert_eq!(
@@ -132,7 +107,7 @@ fn resets_by_another_process_take_effect_on_the_next_request() {
     let s = Setup::new(BASIC_INI);
     let old = s.register("alice");
     let f = s.factory();
-    let auth = |t: &str| userid(&f, &[("Authorization", &basic("alice", t))]);
+    let auth = |t: &str| userid(&f, &[("Authorization", &common::basic("alice", t))]);
     assert_eq!(auth(&old), Some(Value::from("alice")));
     // `rewho creds reset` in another process.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewho"))
@@ -156,9 +131,12 @@ fn a_corrupt_user_file_fails_only_that_user() {
     let bob = s.register("bob");
     let f = s.factory();
     std::fs::write(s.creds().join("bob.json"), b"{\"user\": \"bob\", \"email").unwrap();
-    assert_eq!(userid(&f, &[("Authorization", &basic("bob", &bob))]), None);
     assert_eq!(
-        userid(&f, &[("Authorization", &basic("alice", &alice))]),
+        userid(&f, &[("Authorization", &common::basic("bob", &bob))]),
+        None
+    );
+    assert_eq!(
+        userid(&f, &[("Authorization", &common::basic("alice", &alice))]),
         Some(Value::from("alice"))
     );
 }

@@ -30,31 +30,6 @@ plugins = creds
 plugins = basicauth
 "#;
 
-fn b64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn basic(user: &str, token: &str) -> String {
-    format!("Basic {}", b64(format!("{user}:{token}").as_bytes()))
-}
-
 /// `rewho creds ARGS --config who.ini` (the folder comes from the plugin section); stdout.
 fn creds(ini: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_rewho"))
@@ -86,7 +61,7 @@ async fn forward_auth_with_basic_and_a_registered_token() {
     let token = creds(&ini, &["register", "alice", "alice@example.org"]);
     let rewho = Rewho::start(&["--config", ini.to_str().unwrap()]);
     let http = Http::new();
-    let auth = |user: &str, token: &str| basic(user, token);
+    let auth = |user: &str, token: &str| common::basic(user, token);
     let url = rewho.url("/_rewho/auth");
 
     let r = http
@@ -144,7 +119,7 @@ async fn the_reverse_proxy_passes_the_user_and_challenges_without_a_token() {
     let r = http
         .get(
             &rewho.url("/page"),
-            &[("authorization", &basic("alice", &token))],
+            &[("authorization", &common::basic("alice", &token))],
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}\n{}", rewho.log());
@@ -155,7 +130,7 @@ async fn the_reverse_proxy_passes_the_user_and_challenges_without_a_token() {
     let r = http
         .get(
             &rewho.url("/status/401"),
-            &[("authorization", &basic("alice", "00"))],
+            &[("authorization", &common::basic("alice", "00"))],
         )
         .await;
     assert_eq!(r.status, 401, "{r:?}");
@@ -224,7 +199,7 @@ async fn creds_endpoints_through_serve() {
     let r = http
         .get(
             &rewho.url("/_rewho/auth"),
-            &[("authorization", &basic("alice", &token))],
+            &[("authorization", &common::basic("alice", &token))],
         )
         .await;
     assert_eq!(r.status, 200);

@@ -106,14 +106,6 @@ fn python_answers(ini: &Path, requests: &Json) -> Vec<Json> {
     serde_json::from_slice::<Vec<Json>>(&out.stdout).unwrap()
 }
 
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 /// A request as the oracle reads it, always with `Host: localhost` so both sides build the
 /// same URLs.
 fn request(method: &str, path: &str, query: &str, headers: &[(&str, &str)]) -> Json {
@@ -228,9 +220,9 @@ fn same_answers_as_python_repoze_who() {
         ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"),
         ("Accept", "text/html,application/xhtml+xml"),
     ];
-    let bob = basic("bob", "builder");
-    let wrong = basic("bob", "not-his-password");
-    let unknown = basic("mallory", "builder");
+    let bob = common::basic("bob", "builder");
+    let wrong = common::basic("bob", "not-his-password");
+    let unknown = common::basic("mallory", "builder");
     let requests = json!([
         request("GET", "/app", "", &[("Authorization", &bob)]),
         request("GET", "/app", "", &[("Authorization", &wrong)]),
@@ -387,10 +379,15 @@ fn crypt_check_verifies_every_htpasswd_format() {
             "GET",
             "/app",
             "",
-            &[("Authorization", &basic(user, password))],
+            &[("Authorization", &common::basic(user, password))],
         );
         assert_eq!(rewho_answer(&factory, &ok)["userid"], user);
-        let bad = request("GET", "/app", "", &[("Authorization", &basic(user, "x"))]);
+        let bad = request(
+            "GET",
+            "/app",
+            "",
+            &[("Authorization", &common::basic(user, "x"))],
+        );
         assert!(rewho_answer(&factory, &bad)["userid"].is_null(), "{user}");
     }
 }

@@ -93,36 +93,10 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     (dir, ini)
 }
 
-fn b64(data: &[u8], url: bool) -> String {
-    let alphabet: &[u8; 64] = if url {
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    } else {
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    };
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else if !url {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        b64(format!("{user}:{password}").as_bytes(), false)
-    )
+/// URL-safe base64 without padding, as JWTs are encoded.
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
@@ -146,10 +120,10 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 
 /// An HS256 JWT for `sub`, signed with `key`.
 fn jwt(sub: &str, key: &str) -> String {
-    let head = b64(br#"{"alg":"HS256","typ":"JWT"}"#, true);
-    let body = b64(format!(r#"{{"sub":"{sub}"}}"#).as_bytes(), true);
+    let head = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = b64url(format!(r#"{{"sub":"{sub}"}}"#).as_bytes());
     let signing_input = format!("{head}.{body}");
-    let sig = b64(&hmac_sha256(key.as_bytes(), signing_input.as_bytes()), true);
+    let sig = b64url(&hmac_sha256(key.as_bytes(), signing_input.as_bytes()));
     format!("{signing_input}.{sig}")
 }
 
@@ -190,7 +164,10 @@ async fn serve_logs_at_trace_never_show_secrets_passwords_or_tokens() {
     let auth = rewho.url("/_rewho/auth");
     // Right credentials of each kind are accepted: the secrets are really in use.
     let r = http
-        .get(&auth, &[("authorization", &basic("bob", BOB_PASSWORD))])
+        .get(
+            &auth,
+            &[("authorization", &common::basic("bob", BOB_PASSWORD))],
+        )
         .await;
     assert_eq!(
         r.header("x-remote-user"),
@@ -199,7 +176,10 @@ async fn serve_logs_at_trace_never_show_secrets_passwords_or_tokens() {
         rewho.log()
     );
     let r = http
-        .get(&auth, &[("authorization", &basic("alice", &alice_token))])
+        .get(
+            &auth,
+            &[("authorization", &common::basic("alice", &alice_token))],
+        )
         .await;
     assert_eq!(r.header("x-remote-user"), Some("alice"), "{r:?}");
     let r = http
@@ -233,8 +213,8 @@ async fn serve_logs_at_trace_never_show_secrets_passwords_or_tokens() {
 
     // Wrong ones of each kind are refused.
     for bad in [
-        basic("bob", WRONG_PASSWORD),
-        basic("alice", &format!("{alice_token}x")),
+        common::basic("bob", WRONG_PASSWORD),
+        common::basic("alice", &format!("{alice_token}x")),
         format!("Bearer {forged_jwt}"),
     ] {
         let r = http.get(&auth, &[("authorization", &bad)]).await;
@@ -345,7 +325,7 @@ fn debug_of_config_document_factory_and_identity_hides_secrets() {
     // An identity holding a password (basicauth's) does not show it either.
     let mut req = OwnedRequest::get("/");
     req.headers
-        .push(("Authorization".into(), basic("bob", BOB_PASSWORD)));
+        .push(("Authorization".into(), common::basic("bob", BOB_PASSWORD)));
     req.with_view(|view| {
         let mut api = factory.api(view);
         let identity = api.authenticate().expect("bob authenticates");

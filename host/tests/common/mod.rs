@@ -131,3 +131,10 @@ pub fn python(why: &str) -> PathBuf {
     );
     python
 }
+
+/// `Basic base64(user:password)`, an `Authorization` value.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
