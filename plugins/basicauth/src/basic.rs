@@ -20,12 +20,13 @@ fn b64_value(c: u8) -> Option<u8> {
 /// (`None`), as Python raises `binascii.Error` there.
 pub fn decode_base64_lenient(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
-    let mut quad_pos = 0u8;
+    let mut quad_pos = 0usize;
     let mut left: u32 = 0;
-    let mut pads = 0u8;
+    // Saturating: a header may hold any number of `=` (the fuzzer found 300 overflowing a u8).
+    let mut pads = 0usize;
     for &c in input {
         if c == b'=' {
-            pads += 1;
+            pads = pads.saturating_add(1);
             if quad_pos >= 2 && quad_pos + pads >= 4 {
                 return Some(out);
             }
@@ -100,6 +101,23 @@ fn is_py_space(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression for the fuzzer's crash (fuzz/artifacts/basic_header, CI 2026-12-01):
+    /// more than 255 `=` overflowed the padding counter and panicked.
+    #[test]
+    fn any_number_of_pads_is_fine() {
+        let mut pads = b"QQ".to_vec();
+        pads.extend([b'='; 300]);
+        assert_eq!(decode_base64_lenient(&pads), Some(b"A".to_vec()));
+        assert_eq!(decode_base64_lenient(&[b'='; 300]), Some(Vec::new()));
+        let mut header = "Basic ".to_owned();
+        header.push_str(&"=".repeat(250));
+        header.push('\u{af}');
+        header.push_str(&"=".repeat(60));
+        header.push('L');
+        header.push_str(&"=".repeat(300));
+        assert_eq!(parse_basic(&header), None);
+    }
 
     #[test]
     fn decodes_like_python() {
