@@ -21,7 +21,7 @@ use crate::call_timeout::{self, Deadlines, Tripped, DEFAULT_CALL_TIMEOUT};
 use crate::config::{Config, ConfigError};
 use crate::loader::{PluginLibrary, PluginPath};
 use crate::registry::{
-    system_clock, BuildError, Clock, PluginRegistry, PluginSpec, RegistryBuilder,
+    system_clock, BuildError, BuiltPlugin, Clock, PluginRegistry, PluginSpec, RegistryBuilder,
 };
 
 /// The role a chain holds; used in messages and to check that plugins play it.
@@ -89,6 +89,8 @@ pub struct ChainLink {
     pub handle: PluginHandle,
     /// Where it came from, for diagnostics (library path).
     pub library: PathBuf,
+    /// The plugin asks before blocking (see [`BuiltPlugin::asks_before_blocking`]).
+    pub asks_before_blocking: bool,
 }
 
 impl ChainLink {
@@ -181,6 +183,12 @@ pub trait CallObserver: Send + Sync {
     /// `plugin` (its chain name) was called in `role` (`identify`, `remember` and `forget`
     /// all count as [`Role::Identifier`]); the call took `elapsed`, and failed when `!ok`.
     fn plugin_call(&self, plugin: &str, role: Role, elapsed: Duration, ok: bool);
+
+    /// An async edge tried a request inline ([`ApiFactory::inline_first`]); `kept` is `false`
+    /// when a plugin asked to block and the request moved to a blocking thread.
+    fn inline_attempt(&self, kept: bool) {
+        let _ = kept;
+    }
 }
 
 impl Default for ApiFactoryBuilder {
@@ -470,7 +478,11 @@ impl ApiFactoryBuilder {
             .chain(&challengers)
             .chain(&mdproviders)
             .chain([&classifier, &decider]);
-        let does_io = all.into_iter().any(|l| l.handle.does_io());
+        let (mut does_io, mut unannounced_io) = (false, false);
+        for l in all {
+            does_io |= l.handle.does_io();
+            unannounced_io |= l.handle.does_io() && !l.asks_before_blocking;
+        }
         Ok(ApiFactory {
             inner: Arc::new(FactoryInner {
                 identifiers,
@@ -484,6 +496,7 @@ impl ApiFactoryBuilder {
                 source: self.source,
                 trusted_proxies: self.trusted_proxies,
                 does_io,
+                unannounced_io,
                 observer: self.observer,
                 deadlines,
                 tripped: Arc::default(),
@@ -498,21 +511,21 @@ struct Resolver<'a> {
     registry: &'a PluginRegistry,
     builder: &'a RegistryBuilder,
     specs: &'a [PluginSpec],
-    extra: Vec<(String, PluginHandle, PathBuf)>,
+    extra: Vec<BuiltPlugin>,
     errors: &'a mut Vec<SetupError>,
 }
 
 impl Resolver<'_> {
-    fn lookup(&mut self, entry: &EntrySpec) -> Result<(PluginHandle, PathBuf), String> {
+    fn lookup(&mut self, entry: &EntrySpec) -> Result<BuiltPlugin, String> {
         if let Some(p) = self.registry.get(&entry.name) {
-            return Ok((p.handle.clone(), p.library.path().to_owned()));
+            return Ok(p.clone());
         }
         if self.specs.iter().any(|s| s.id == entry.name) {
             // The section exists but failed to build; its own error is reported already.
             return Err(String::new());
         }
-        if let Some((_, h, p)) = self.extra.iter().find(|(n, _, _)| *n == entry.name) {
-            return Ok((h.clone(), p.clone()));
+        if let Some(p) = self.extra.iter().find(|p| p.id == entry.name) {
+            return Ok(p.clone());
         }
         let builtin = builtin_library();
         let use_ = if builtin.factory_names().contains(&entry.name.as_str()) {
@@ -529,10 +542,8 @@ impl Resolver<'_> {
         };
         match self.builder.build_one(&spec) {
             Ok(built) => {
-                let path = built.library.path().to_owned();
-                self.extra
-                    .push((entry.name.clone(), built.handle.clone(), path.clone()));
-                Ok((built.handle, path))
+                self.extra.push(built.clone());
+                Ok(built)
             }
             Err(BuildError::NotFound { .. }) => Err(format!(
                 "`{}` is neither a [plugin:{}] section nor a known plugin or built-in name",
@@ -549,7 +560,8 @@ impl Resolver<'_> {
             entry.origin.clone()
         };
         match self.lookup(entry) {
-            Ok((handle, library)) => {
+            Ok(built) => {
+                let handle = built.handle;
                 if !role.played_by(&handle) {
                     self.errors.push(SetupError::Chain {
                         at,
@@ -566,7 +578,8 @@ impl Resolver<'_> {
                     name: entry.name.clone(),
                     classifier: entry.classifier.clone(),
                     handle,
-                    library,
+                    library: built.library.path().to_owned(),
+                    asks_before_blocking: built.asks_before_blocking,
                 })
             }
             Err(message) => {
@@ -602,6 +615,8 @@ struct FactoryInner {
     source: Option<PathBuf>,
     trusted_proxies: Vec<String>,
     does_io: bool,
+    /// Some plugin does I/O without asking before it blocks.
+    unannounced_io: bool,
     observer: Option<Arc<dyn CallObserver>>,
     /// `[general] call_timeout` and each plugin's own.
     deadlines: Arc<Deadlines>,
@@ -620,6 +635,11 @@ impl FactoryInner {
         role: Role,
         call: impl FnOnce() -> Result<T, PluginError>,
     ) -> Result<T, PluginError> {
+        if crate::inline::yielded() {
+            return Err(PluginError::new(
+                "skipped: this inline attempt is run again on a blocking thread",
+            ));
+        }
         if let Some(e) = self.tripped.refuse(&link.name) {
             return Err(e);
         }
@@ -638,7 +658,9 @@ impl FactoryInner {
             Some(observer) => {
                 let start = Instant::now();
                 let out = call();
-                observer.plugin_call(&link.name, role, start.elapsed(), out.is_ok());
+                // A plugin that stopped because the host asked it not to block did not fail.
+                let ok = out.is_ok() || crate::inline::yielded();
+                observer.plugin_call(&link.name, role, start.elapsed(), ok);
                 out
             }
         }
@@ -773,6 +795,24 @@ impl ApiFactory {
         self.inner.does_io
     }
 
+    /// `true` when async edges may try requests inline first although [`does_io`] says
+    /// `true`: every plugin that does I/O asks before it blocks, and a request one of them
+    /// asked during runs again on a blocking thread (see
+    /// [`Plugin::ASKS_BEFORE_BLOCKING`](rewho_plugin_api::Plugin::ASKS_BEFORE_BLOCKING)).
+    ///
+    /// [`does_io`]: Self::does_io
+    pub fn inline_first(&self) -> bool {
+        self.inner.does_io && !self.inner.unannounced_io
+    }
+
+    /// Tells the observer how an inline attempt ended.
+    #[cfg(feature = "server")]
+    pub(crate) fn observe_inline(&self, kept: bool) {
+        if let Some(o) = &self.inner.observer {
+            o.inline_attempt(kept);
+        }
+    }
+
     /// `[general] call_timeout`: how long an edge waits for one plugin call of an I/O chain
     /// (`None`: forever). See [`WhoApi::try_run`](crate::WhoApi::try_run).
     pub fn call_timeout(&self) -> Option<Duration> {
@@ -800,6 +840,11 @@ impl ApiFactory {
 }
 
 fn plugin_failed(link: &ChainLink, role: Role, e: &PluginError) {
+    if crate::inline::yielded() {
+        // A plugin asked to block during an inline attempt: its early return, and the calls
+        // skipped after it, are not failures; the request runs again on a blocking thread.
+        return;
+    }
     tracing::warn!(
         target: "rewho::chain",
         plugin = %link.name,

@@ -14,6 +14,7 @@ pub mod creds_http;
 #[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod inline;
 mod loader;
 #[cfg(feature = "server")]
 mod middleware;

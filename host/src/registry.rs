@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -164,6 +165,10 @@ pub struct BuiltPlugin {
     pub factory: String,
     /// The plugin.
     pub handle: PluginHandle,
+    /// Its factory promised to ask before blocking
+    /// ([`Plugin::ASKS_BEFORE_BLOCKING`](rewho_plugin_api::Plugin::ASKS_BEFORE_BLOCKING)),
+    /// so async edges may try its chains inline even though it does I/O.
+    pub asks_before_blocking: bool,
 }
 
 /// Shared state behind every plugin's host context.
@@ -176,6 +181,8 @@ struct HostShared {
 struct HostContext {
     plugin_id: String,
     shared: Arc<HostShared>,
+    /// Set by the factory's [`HostAbi::asks_before_blocking`] promise.
+    asks_before_blocking: Arc<AtomicBool>,
 }
 
 impl HostAbi for HostContext {
@@ -198,6 +205,14 @@ impl HostAbi for HostContext {
             LogLevel::Warn => tracing::warn!(target: "rewho::plugin", plugin, "{message}"),
             LogLevel::Error => tracing::error!(target: "rewho::plugin", plugin, "{message}"),
         }
+    }
+
+    fn may_block(&self) -> bool {
+        crate::inline::may_block()
+    }
+
+    fn asks_before_blocking(&self) {
+        self.asks_before_blocking.store(true, Ordering::Relaxed);
     }
 
     fn now(&self) -> UnixTime {
@@ -336,10 +351,12 @@ impl RegistryBuilder {
                 value: v.as_str().into(),
             })
             .collect();
+        let asks_before_blocking = Arc::new(AtomicBool::new(false));
         let host: HostRef = RArc::new(HostAbi_TO::from_value(
             HostContext {
                 plugin_id: spec.id.clone(),
                 shared: self.shared.clone(),
+                asks_before_blocking: asks_before_blocking.clone(),
             },
             TD_Opaque,
         ));
@@ -382,6 +399,7 @@ impl RegistryBuilder {
             library,
             factory,
             handle: PluginHandle::new(object),
+            asks_before_blocking: asks_before_blocking.load(Ordering::Relaxed),
         })
     }
 

@@ -6,8 +6,13 @@
 //!
 //! # Evolving the ABI
 //! Every `#[sabi_trait]` marks its last original method with `#[sabi(last_prefix_field)]`:
-//! new methods go below it (with default implementations), so an older plugin keeps loading in
-//! a newer host. Changing anything above it is a breaking change of plugin-api's version.
+//! new methods go below it (with default implementations). abi_stable's load-time check lets
+//! the library's side of such a vtable be *longer* than the host's, never shorter: a plugin
+//! built against a newer plugin-api loads in an older host, while a plugin built before a
+//! method was added is refused by a newer host with a layout error naming the type (the
+//! `VTable` of that trait), and must be rebuilt. [`HostAbi::may_block`] and
+//! [`HostAbi::asks_before_blocking`] were added this way. Changing anything above the marker
+//! is a breaking change of plugin-api's version.
 
 use abi_stable::{
     declare_root_module_statics,
@@ -145,6 +150,20 @@ pub trait HostAbi: Send + Sync {
     /// The host's clock (tests may fix it).
     #[sabi(last_prefix_field)]
     fn now(&self) -> UnixTime;
+    /// Whether the calling plugin may block (I/O, a slow hash) in the call it is making now.
+    /// `false` while an async edge runs the chain on a reactor thread, trying it before
+    /// handing it to a blocking thread: the plugin should return at once (an error will do)
+    /// and the host runs the whole request again where blocking is fine. Added below the
+    /// last prefix field: a host without it never runs an I/O chain inline, hence the default.
+    fn may_block(&self) -> bool {
+        true
+    }
+    /// Called by a plugin's factory to promise that the plugin asks [`may_block`] before
+    /// everything that may block; without that promise the host never runs a chain holding a
+    /// plugin that does I/O on a reactor thread. Added below the last prefix field.
+    ///
+    /// [`may_block`]: HostAbi::may_block
+    fn asks_before_blocking(&self) {}
 }
 
 /// A boxed identifier role object.

@@ -110,6 +110,17 @@ impl Host {
         }
     }
 
+    /// Whether this call may block now (file or network I/O, a slow hash). `false` when an
+    /// async edge is trying the chain on a reactor thread: return without blocking (an error
+    /// is fine; nothing of this attempt is kept) and the host runs the request again on a
+    /// blocking thread. Only plugins with [`Plugin::ASKS_BEFORE_BLOCKING`] are run that way;
+    /// everywhere else this is `true`.
+    ///
+    /// [`Plugin::ASKS_BEFORE_BLOCKING`]: crate::Plugin::ASKS_BEFORE_BLOCKING
+    pub fn may_block(&self) -> bool {
+        self.inner.may_block()
+    }
+
     /// The host's clock in whole seconds since the epoch.
     pub fn now_secs(&self) -> i64 {
         self.inner.now().secs

@@ -237,6 +237,9 @@ pub fn build<T: Plugin>(
             PluginError(format!("[plugin:{}]: {}", ctx.plugin_id(), e.0))
         }
     })?;
+    if T::DOES_IO && T::ASKS_BEFORE_BLOCKING {
+        ctx.abi.host.asks_before_blocking();
+    }
     let mut builder = ObjectBuilder::new(plugin);
     roles(&mut builder);
     Ok(builder.finish())

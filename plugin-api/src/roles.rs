@@ -110,6 +110,12 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// `true` when calls block on I/O (network, disk): async edges then run the chain off
     /// their reactor threads. CPU-only plugins leave it `false` and run inline.
     const DOES_IO: bool = false;
+    /// `true` (with [`DOES_IO`](Self::DOES_IO)) when every call asks
+    /// [`Host::may_block`](crate::Host::may_block) before it blocks and returns when the answer
+    /// is no. Async edges then run the chain inline first, and hand it to a blocking thread
+    /// only when a plugin asked: a plugin whose I/O is rare (htpasswd re-reads its file once
+    /// a second, bcrypt only for some entries) then costs no thread hand-off per request.
+    const ASKS_BEFORE_BLOCKING: bool = false;
     /// Builds the plugin. `ctx` gives the section id, the config folder and the [`Host`](crate::Host).
     fn new(options: Self::Options, ctx: &FactoryContext<'_>) -> Result<Self, PluginError>;
 }

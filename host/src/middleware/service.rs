@@ -52,6 +52,8 @@ pub(crate) enum Outcome {
     LoggedOut,
     /// A plugin call passed `[general] call_timeout` (503).
     TimedOut,
+    /// A route that reports no outcome (metrics, the demo's own pages).
+    Unknown,
 }
 
 /// The peer's address, as axum's `into_make_service_with_connect_info` records it.
@@ -133,7 +135,10 @@ where
             let (mut rparts, rbody) = response.into_parts();
             let status = rparts.status.as_u16();
             let app_headers = to_fields(&rparts.headers);
-            let egress = match api.try_run(move |a| a.egress(status, &app_headers)).await {
+            let egress = match api
+                .try_run_repeatable(move |a| a.egress(status, &app_headers))
+                .await
+            {
                 Ok(egress) => egress,
                 Err(_timed_out) => return Ok(timed_out().map(Either::Right)),
             };

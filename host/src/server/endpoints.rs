@@ -1,5 +1,6 @@
 //! The `/_rewho/` handlers and the access log.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,16 +43,51 @@ enum Verdict {
     Deny,
 }
 
-/// `GET /_rewho/auth`: 200 with `X-Remote-User`, the plugins' downstream headers and the
-/// remember headers; or the challenge (never a 2xx); or a bare 401 when nobody challenges.
+/// `GET /_rewho/auth` through the router (the server itself answers it on its fast path,
+/// [`serve_forward_auth`]; this route serves a [`Router`](axum::Router) used on its own).
 pub(crate) async fn forward_auth(
     State(app): State<Arc<AppState>>,
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, _body) = req.into_parts();
-    let (api, prov) = api_for(&app, &parts, Rebuild::ForwardAuth);
+    let (r, outcome) = forward_auth_answer(&app, &parts, peer_of(&parts.extensions)).await;
+    with_outcome(r, outcome)
+}
+
+/// `GET /_rewho/auth` straight from the connection, before the router: the hot path of every
+/// forward-auth proxy, so it skips the router's and the middleware's per-request boxing and
+/// logs and counts the request itself, as [`access_log`] does for the other routes.
+pub(crate) async fn serve_forward_auth<B>(
+    app: &AppState,
+    req: Request<B>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let start = Instant::now();
+    let id = app.request_id();
+    let (parts, _body) = req.into_parts();
+    let span = tracing::info_span!("request", id = %id);
+    let (mut r, outcome) = forward_auth_answer(app, &parts, Some(peer))
+        .instrument(span.clone())
+        .await;
+    app.metrics.request("auth", outcome.name());
+    span.in_scope(|| log_access(&parts.method, parts.uri.path(), &r, &outcome, start));
+    set_request_id(&mut r, &id);
+    r
+}
+
+/// The forward-auth answer for one request: 200 with `X-Remote-User`, the plugins'
+/// downstream headers and the remember headers; or the challenge (never a 2xx); or a bare
+/// 401 when nobody challenges.
+async fn forward_auth_answer(
+    app: &AppState,
+    parts: &http::request::Parts,
+    peer: Option<SocketAddr>,
+) -> (Response<Body>, Outcome) {
+    let loaded = app.shared.load();
+    let (request, prov) = snapshot(parts, peer, &loaded.trusted, Rebuild::ForwardAuth);
+    let api = WhoApi::new(loaded, Arc::new(request));
     let verdict = api
-        .try_run(|api| match api.ingress() {
+        .try_run_repeatable(|api| match api.ingress() {
             Ingress::Respond(r) => Verdict::Respond(r),
             Ingress::Continue | Ingress::PassThrough => match api.userid() {
                 Some(user) => {
@@ -75,7 +111,10 @@ pub(crate) async fn forward_auth(
         })
         .await;
     let Ok(verdict) = verdict else {
-        return crate::middleware::timed_out().map(Body::new);
+        return (
+            crate::middleware::timed_out().map(Body::new),
+            Outcome::TimedOut,
+        );
     };
     match verdict {
         Verdict::Allow {
@@ -92,7 +131,7 @@ pub(crate) async fn forward_auth(
                 }
                 Err(_) => {
                     tracing::warn!(target: "rewho::edge", "user id is not a valid header value; denying");
-                    return with_outcome(
+                    return (
                         plain(StatusCode::UNAUTHORIZED, "user id cannot be sent\n"),
                         Outcome::NoChallenger,
                     );
@@ -104,11 +143,11 @@ pub(crate) async fn forward_auth(
                 }
             }
             append_fields(h, &remember);
-            with_outcome(r, Outcome::Authenticated(user))
+            (r, Outcome::Authenticated(user))
         }
-        Verdict::Challenge(c) => with_outcome(deny(c, prov), Outcome::Challenged),
-        Verdict::Respond(c) => with_outcome(deny(c, prov), Outcome::Responded),
-        Verdict::Deny => with_outcome(
+        Verdict::Challenge(c) => (deny(c, prov), Outcome::Challenged),
+        Verdict::Respond(c) => (deny(c, prov), Outcome::Responded),
+        Verdict::Deny => (
             plain(StatusCode::UNAUTHORIZED, "Not authenticated.\n"),
             Outcome::Anonymous,
         ),
@@ -296,29 +335,39 @@ pub(crate) async fn access_log(
     let span = tracing::info_span!("request", id = %id);
     let start = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
-    let (outcome, user) = match resp.extensions().get::<Outcome>() {
-        Some(o) => (o.name(), o.user()),
-        None => ("none", None),
-    };
-    let endpoint = endpoint_of(&path);
-    app.metrics.request(endpoint, outcome);
-    span.in_scope(|| {
-        tracing::info!(
-            target: "rewho::access",
-            method = %method,
-            path = %path,
-            status = resp.status().as_u16(),
-            outcome,
-            user = user.unwrap_or("-"),
-            micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "request"
-        )
-    });
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    let none = Outcome::Unknown;
+    let outcome = resp.extensions().get::<Outcome>().unwrap_or(&none);
+    app.metrics.request(endpoint_of(&path), outcome.name());
+    span.in_scope(|| log_access(&method, &path, &resp, outcome, start));
+    set_request_id(&mut resp, &id);
+    resp
+}
+
+/// The access log line of one request.
+fn log_access(
+    method: &http::Method,
+    path: &str,
+    resp: &Response<Body>,
+    outcome: &Outcome,
+    start: Instant,
+) {
+    tracing::info!(
+        target: "rewho::access",
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        outcome = outcome.name(),
+        user = outcome.user().unwrap_or("-"),
+        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+}
+
+fn set_request_id(resp: &mut Response<Body>, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
     }
-    resp
 }
 
 impl Outcome {
@@ -333,6 +382,7 @@ impl Outcome {
             Outcome::LoginFailed => "login_failed",
             Outcome::TimedOut => "timed_out",
             Outcome::LoggedOut => "logout",
+            Outcome::Unknown => "none",
         }
     }
 

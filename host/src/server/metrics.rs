@@ -14,6 +14,21 @@ const BUCKETS: [f64; 9] = [
     0.000_001, 0.000_005, 0.000_025, 0.000_1, 0.000_5, 0.002_5, 0.01, 0.1, 1.0,
 ];
 
+/// The endpoints and outcomes counted without a lock (see [`Metrics::request`]).
+const ENDPOINTS: [&str; 5] = ["auth", "login", "logout", "metrics", "app"];
+const OUTCOMES: [&str; 10] = [
+    "authenticated",
+    "anonymous",
+    "challenged",
+    "responded",
+    "no_challenger",
+    "login_ok",
+    "login_failed",
+    "timed_out",
+    "logout",
+    "none",
+];
+
 #[derive(Default)]
 struct PluginStats {
     calls: AtomicU64,
@@ -31,9 +46,16 @@ pub struct Metrics {
     /// allocation, counted under the read lock without `Arc` traffic). Profiled: SipHash of
     /// the key and a `String` for it cost about 600 instructions per call.
     plugins: RwLock<Vec<(&'static str, String, PluginStats)>>,
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Requests by the endpoints and outcomes the server knows: one atomic each, since every
+    /// request counts here (a map under a lock made the two reactor threads queue for it).
+    requests: [[AtomicU64; OUTCOMES.len()]; ENDPOINTS.len()],
+    /// Any other `(endpoint, outcome)`.
+    other_requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Requests of I/O chains tried inline and kept there, or moved to a blocking thread.
+    inline_kept: AtomicU64,
+    inline_moved: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -54,6 +76,15 @@ fn role_name(role: Role) -> &'static str {
 }
 
 impl CallObserver for Metrics {
+    fn inline_attempt(&self, kept: bool) {
+        if kept {
+            &self.inline_kept
+        } else {
+            &self.inline_moved
+        }
+        .fetch_add(1, Relaxed);
+    }
+
     fn plugin_call(&self, plugin: &str, role: Role, elapsed: Duration, ok: bool) {
         let role = role_name(role);
         let count = |stats: &PluginStats| {
@@ -100,12 +131,21 @@ fn escape(label: &str) -> String {
 impl Metrics {
     /// Counts one request to `endpoint` (`auth`, `login`, `logout`, `app`) with `outcome`.
     pub fn request(&self, endpoint: &'static str, outcome: &'static str) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((endpoint, outcome))
-            .or_default() += 1;
+        let e = ENDPOINTS.iter().position(|&n| n == endpoint);
+        let o = OUTCOMES.iter().position(|&n| n == outcome);
+        match (e, o) {
+            (Some(e), Some(o)) => {
+                self.requests[e][o].fetch_add(1, Relaxed);
+            }
+            _ => {
+                *self
+                    .other_requests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry((endpoint, outcome))
+                    .or_default() += 1;
+            }
+        }
     }
 
     /// Counts a reload.
@@ -189,15 +229,36 @@ impl Metrics {
             "# HELP rewho_requests_total Requests, by endpoint and chain outcome."
         );
         let _ = writeln!(out, "# TYPE rewho_requests_total counter");
-        for ((endpoint, outcome), n) in self
-            .requests
+        let mut requests = self
+            .other_requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+            .clone();
+        for (e, endpoint) in ENDPOINTS.iter().enumerate() {
+            for (o, outcome) in OUTCOMES.iter().enumerate() {
+                let n = self.requests[e][o].load(Relaxed);
+                if n > 0 {
+                    requests.insert((endpoint, outcome), n);
+                }
+            }
+        }
+        for ((endpoint, outcome), n) in &requests {
             let _ = writeln!(
                 out,
                 "rewho_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rewho_inline_runs_total Runs of chains holding I/O plugins that asked before \
+             blocking: kept on the reactor thread, or moved to a blocking thread."
+        );
+        let _ = writeln!(out, "# TYPE rewho_inline_runs_total counter");
+        for (result, n) in [("kept", &self.inline_kept), ("moved", &self.inline_moved)] {
+            let _ = writeln!(
+                out,
+                "rewho_inline_runs_total{{result=\"{result}\"}} {}",
+                n.load(Relaxed)
             );
         }
         let _ = writeln!(out, "# HELP rewho_reloads_total Config reloads, by result.");

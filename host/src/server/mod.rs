@@ -38,6 +38,7 @@ mod metrics;
 mod pages;
 mod proxy;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use axum::routing::{any, get};
 use axum::Router;
+use http::Request;
 use tokio::net::TcpListener;
 use tower::Layer;
 
@@ -246,6 +248,7 @@ pub(crate) fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    app: Arc<AppState>,
     reloader: Reloader,
     options: ServeOptions,
 }
@@ -301,10 +304,11 @@ impl Server {
             next_id: AtomicU64::new(1),
             id_prefix,
         });
-        let router = router(app, proxy);
+        let router = router(app.clone(), proxy);
         Ok(Server {
             listener,
             router,
+            app,
             reloader: Reloader {
                 config: options.config.clone(),
                 shared,
@@ -339,13 +343,7 @@ impl Server {
             .map(|every| tokio::spawn(watch(self.reloader.clone(), every)));
         let stopping = Arc::new(tokio::sync::Notify::new());
         let notify = stopping.clone();
-        let serve = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .tcp_nodelay(true)
-        .with_graceful_shutdown(async move {
+        let serve = serve_connections(self.listener, self.router, self.app, async move {
             shutdown.await;
             tracing::info!(target: "rewho::serve", "shutting down: finishing requests in flight");
             notify.notify_one();
@@ -447,6 +445,66 @@ async fn watch(reloader: Reloader, every: Duration) {
             let _ = reloader.reload().await;
         }
     }
+}
+
+/// Accepts connections until `shutdown` completes, then waits for the open ones to finish
+/// their requests in flight. `GET /_rewho/auth` is answered straight from the connection
+/// ([`endpoints::serve_forward_auth`]); every other request goes through the router, with
+/// the peer address in its extensions as axum's `ConnectInfo`.
+async fn serve_connections(
+    listener: TcpListener,
+    router: Router,
+    app: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+
+    let builder = Builder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(target: "rewho::serve", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, router) = (app.clone(), router.clone());
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let (app, router) = (app.clone(), router.clone());
+            async move {
+                if req.uri().path() == "/_rewho/auth" {
+                    return Ok::<_, Infallible>(
+                        endpoints::serve_forward_auth(&app, req, peer).await,
+                    );
+                }
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                router.oneshot(req).await
+            }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Client resets and malformed requests end their connection; nothing to report.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {

@@ -27,8 +27,11 @@
 //!   from the request that finds the last check older than that. If the file vanishes or
 //!   cannot be read, the last good content stays in use and one warning is logged.
 //!
-//! [`Plugin::DOES_IO`] is `true`: a request may `stat` or read the file, and verifying bcrypt
-//! or SHA-crypt hashes blocks for milliseconds; async edges should run it off their reactor.
+//! [`Plugin::DOES_IO`] is `true`: a request may `stat` or read the file, and verifying bcrypt,
+//! MD5- or SHA-crypt hashes takes from hundreds of microseconds to many milliseconds. It also
+//! [asks before blocking](Plugin::ASKS_BEFORE_BLOCKING): async edges run its chains inline,
+//! and only a request that is due to `stat` the file, or checks a slow hash, moves to a
+//! blocking thread. `{SHA}`, DES and plain entries are checked inline.
 //!
 //! # Differences from repoze.who
 //! - The file is not re-opened and scanned on every request; the first 1000 lines are not a
@@ -56,6 +59,10 @@ use serde::Deserialize;
 
 use crate::db::Db;
 use crate::verify::CheckMode;
+
+/// The error of a call that stopped because the host said not to block (it runs the request
+/// again where blocking is fine, and does not log this).
+const WOULD_BLOCK: &str = "stopped before blocking, as the host asked";
 
 /// How often, at most, the file's metadata is checked for changes.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -146,17 +153,20 @@ fn load(path: &PathBuf, mode: CheckMode, host: &Host) -> std::io::Result<(Db, St
 
 impl HtPasswd {
     /// The current users, re-reading the file first if it changed (checked at most once per
-    /// `check_interval`).
-    fn db(&self) -> Arc<Db> {
+    /// `check_interval`). `None` when a check is due but the host says not to block now.
+    fn db(&self) -> Option<Arc<Db>> {
         {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             if state.checked.elapsed() < self.check_interval {
-                return state.db.clone();
+                return Some(state.db.clone());
             }
+        }
+        if !self.host.may_block() {
+            return None;
         }
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if state.checked.elapsed() < self.check_interval {
-            return state.db.clone();
+            return Some(state.db.clone());
         }
         state.checked = Instant::now();
         let problem = match std::fs::metadata(&self.path) {
@@ -189,7 +199,7 @@ impl HtPasswd {
             }
             None => state.warned = None,
         }
-        state.db.clone()
+        Some(state.db.clone())
     }
 }
 
@@ -198,6 +208,7 @@ impl Plugin for HtPasswd {
     const SUMMARY: &'static str =
         "Apache htpasswd file (bcrypt, apr1, SHA-crypt, {SHA}, DES, plain): authenticator";
     const DOES_IO: bool = true;
+    const ASKS_BEFORE_BLOCKING: bool = true;
 
     fn new(o: Options, ctx: &FactoryContext<'_>) -> Result<Self, PluginError> {
         let mode = match o.check_fn.as_deref() {
@@ -246,8 +257,15 @@ impl Authenticator for HtPasswd {
         else {
             return Ok(None);
         };
-        let db = self.db();
+        let Some(db) = self.db() else {
+            return Err(WOULD_BLOCK.into());
+        };
         let (hash, known) = db.lookup(login);
+        if hash.is_some_and(|h| verify::Scheme::of(h, self.mode).is_slow())
+            && !self.host.may_block()
+        {
+            return Err(WOULD_BLOCK.into());
+        }
         // Check *something* for unknown users too; only a known user's match counts.
         let ok = hash.is_some_and(|h| verify::verify(password, h, self.mode));
         Ok((ok && known).then(|| Value::from(login)))

@@ -73,6 +73,20 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// `true` for the deliberately slow schemes (bcrypt; MD5- and SHA-crypt, 1000 to 5000
+    /// rounds): milliseconds or hundreds of microseconds, too long for a reactor thread.
+    /// `{SHA}`, DES and plain take microseconds.
+    pub fn is_slow(self) -> bool {
+        matches!(
+            self,
+            Scheme::Bcrypt
+                | Scheme::Apr1
+                | Scheme::Md5Crypt
+                | Scheme::Sha256Crypt
+                | Scheme::Sha512Crypt
+        )
+    }
+
     /// The scheme of `hash` in `mode` (everything is [`Scheme::Plain`] in plain mode).
     pub fn of(hash: &str, mode: CheckMode) -> Scheme {
         if mode == CheckMode::Plain {
