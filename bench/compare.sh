@@ -87,20 +87,30 @@ cookie="$(mint_cookie bench-secret-0123456789)"
 basic="Basic $(printf 'alice:secret' | base64)"
 
 n_py=3000; n_rs=300000; n_bc=20; dur=10
-[ "$quick" = 1 ] && { n_py=500; n_rs=30000; n_bc=5; dur=3; }
+[ "$quick" = 1 ] && { n_py=500; n_rs=30000; n_bc=5; dur=3; rounds=1; }
 
+# Each cell is the median of $rounds runs, the three sides taking turns, so a burst of load
+# from elsewhere on the machine moves one run of each side rather than a whole column.
+rounds=3
 row() { # name ini request-json py-iterations rs-iterations
-  local p r s
-  p="$("$py" bench/python_inprocess.py "${2%.ini}.py.ini" "$3" "$4")"
-  r="$("$inproc" "$2" "$3" "$5")"
-  s="$("$inproc" --static "$2" "$3" "$5")"
-  "$py" - "$1" "$p" "$r" "$s" <<'PY'
-import json, sys
-name, p, r, s = sys.argv[1], *(json.loads(a) for a in sys.argv[2:])
+  local p=() r=() s=() i
+  for i in $(seq "$rounds"); do
+    p+=("$("$py" bench/python_inprocess.py "${2%.ini}.py.ini" "$3" "$4")")
+    r+=("$("$inproc" "$2" "$3" "$5")")
+    s+=("$("$inproc" --static "$2" "$3" "$5")")
+  done
+  "$py" - "$1" "$rounds" "${p[@]}" "${r[@]}" "${s[@]}" <<'PY'
+import json, statistics, sys
+name, n = sys.argv[1], int(sys.argv[2])
+runs = [json.loads(a) for a in sys.argv[3:]]
+ps, rs, ss = runs[:n], runs[n:2 * n], runs[2 * n:]
 def same(a, b):
     return str(a) == str(b) or (a in (None, False) and b in (None, False))
 if not name.startswith(("challenge", "remember")):
-    assert same(p["userid"], r["userid"]) and same(r["userid"], s["userid"]), (p, r, s)
+    for p, r, s in zip(ps, rs, ss):
+        assert same(p["userid"], r["userid"]) and same(r["userid"], s["userid"]), (p, r, s)
+median = lambda xs: {"ns_per_op": statistics.median(x["ns_per_op"] for x in xs)}
+p, r, s = median(ps), median(rs), median(ss)
 us = lambda x: x["ns_per_op"] / 1000
 print(f"| {name} | {us(p):.2f} µs | {us(r):.3f} µs | {us(s):.3f} µs "
       f"| {p['ns_per_op']/r['ns_per_op']:.0f}× | {r['ns_per_op']/s['ns_per_op']:.2f} |")
@@ -109,7 +119,7 @@ PY
 
 tkt_req="{\"headers\":[[\"Cookie\",\"auth_tkt=\\\"$cookie\\\"\"]]}"
 basic_req="{\"headers\":[[\"Authorization\",\"$basic\"]]}"
-echo "## In-process (one call per request, same who.ini, same headers)"
+echo "## In-process (one call per request, same who.ini, same headers; median of $rounds runs)"
 echo
 echo "| operation | repoze.who 3.1 | rewho (.so plugins) | rewho (static) | repoze.who / rewho | .so / static |"
 echo "|---|---|---|---|---|---|"
@@ -172,6 +182,17 @@ http_row "anonymous → 401 challenge" ""
 stop_pair
 start_pair "$work/tkt"
 http_row "valid auth_tkt cookie (auth_tkt-only chain, no I/O plugin)" "Cookie: auth_tkt=\"$cookie\""
+# The floor: a hyper server that answers 200 without looking at the request, on the same
+# runtime and socket settings as `rewho serve`, against the same gunicorn cell. Its ratio is
+# the most any server could reach here under this load tool.
+fport="$(free_port)"
+"$floor" "127.0.0.1:$fport" >/dev/null &
+pids+=($!)
+wait_port "$fport"
+read -r frps fp99 <<<"$(wrk_run "http://127.0.0.1:$fport/" "Cookie: auth_tkt=\"$cookie\"")"
+read -r prps pp99 <<<"$(wrk_run "http://127.0.0.1:$pport/" "Cookie: auth_tkt=\"$cookie\"")"
+"$py" -c 'import sys; pr, pp, fr, fp = sys.argv[1:]; print(f"| floor: hyper answering 200 unread, no auth (vs the cookie-only gunicorn cell) | {float(pr):.0f} | {pp} | {float(fr):.0f} | {fp} | {float(fr)/float(pr):.1f}× |")' \
+  "$prps" "$pp99" "$frps" "$fp99"
 stop_pair
 echo
 machine_line

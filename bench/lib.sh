@@ -1,6 +1,7 @@
 # Shared set-up of the bench/ scripts (sourced, not run). After `bench_setup`:
 #   $root     the workspace          $py       the bench venv's python (repoze.who, gunicorn)
 #   $rewho    release `rewho`        $inproc   release `inprocess_bench` example
+#   $floor    release `http_floor` example (an HTTP server that does nothing)
 #   $work     a temporary folder, removed on exit with every process in $pids
 #
 # Set-up, all automatic: Debian packages wrk, apache2-utils, python3-venv and valgrind
@@ -40,11 +41,12 @@ bench_venv() {
 # so each rebuilds a few of the other's crates, minutes on a busy 2-core machine.
 bench_build() {
   if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    (cd "$root" && cargo build --quiet --release -p rewho --example inprocess_bench &&
-      cargo build --quiet --release --workspace)
+    (cd "$root" && cargo build --quiet --release -p rewho --example inprocess_bench \
+      --example http_floor && cargo build --quiet --release --workspace)
   fi
   rewho="$root/target/release/rewho"
   inproc="$root/target/release/examples/inprocess_bench"
+  floor="$root/target/release/examples/http_floor"
 }
 
 bench_cleanup() {

@@ -1024,7 +1024,9 @@ impl<'r> Api<'r> {
         let (identifier, mut identity) = found.swap_remove(best.identity);
         // The winner's user id, not whatever a later authenticator stamped on the shared
         // identity (repoze.who leaves those two out of step).
-        identity.insert(USERID_KEY, best.userid);
+        if identity.get(USERID_KEY) != Some(&best.userid) {
+            identity.insert(USERID_KEY, best.userid);
+        }
         identity.insert(AUTHENTICATOR_KEY, authenticator.name.as_str());
         identity.insert(IDENTIFIER_KEY, identifier.name.as_str());
         for link in f
@@ -1061,7 +1063,11 @@ impl<'r> Api<'r> {
                     link.handle.authenticate(&self.req, &mut self.env, identity)
                 }) {
                     Ok(Some(userid)) => {
-                        identity.insert(USERID_KEY, userid.clone());
+                        // Most authenticators (auth_tkt's, as repoze.who's) stamp it already;
+                        // replacing an equal value would cost an allocation and a free.
+                        if identity.get(USERID_KEY) != Some(&userid) {
+                            identity.insert(USERID_KEY, userid.clone());
+                        }
                         if best.is_none() {
                             best = Some((
                                 Ranked {

@@ -194,9 +194,7 @@ pub(crate) fn snapshot(
             .unwrap_or_default(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
-        remote_addr: peer
-            .map(|p| canonical_ip(p.ip()).to_string())
-            .unwrap_or_default(),
+        remote_addr: peer.map(|p| ip_text(p.ip())).unwrap_or_default(),
         headers: headers
             .iter()
             .map(|(n, v)| (n.as_str().to_owned(), header_text(v).into_owned()))
@@ -218,7 +216,7 @@ pub(crate) fn snapshot(
         req.host = host.split(',').next().unwrap_or("").trim().to_owned();
     }
     if let Some(ip) = forwarded_client(headers, trusted) {
-        req.remote_addr = canonical_ip(ip).to_string();
+        req.remote_addr = ip_text(ip);
     }
     if mode == Rebuild::ForwardAuth {
         let method = first(headers, "x-original-method");
@@ -242,6 +240,28 @@ pub(crate) fn snapshot(
         }
     }
     (req, prov)
+}
+
+/// `ip` (IPv4-mapped IPv6 as IPv4) as text. Formatting an address costs more than copying
+/// one, and a server behind a proxy sees one peer address (or a few) over and over, so each
+/// thread keeps the last one it formatted.
+fn ip_text(ip: IpAddr) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let ip = canonical_ip(ip);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((seen, text)) if *seen == ip => text.clone(),
+            _ => {
+                let text = ip.to_string();
+                *last = Some((ip, text.clone()));
+                text
+            }
+        }
+    })
 }
 
 fn canonical_ip(ip: IpAddr) -> IpAddr {

@@ -71,7 +71,7 @@ pub(crate) async fn serve_forward_auth<B>(
         .await;
     app.metrics.request("auth", outcome.name());
     span.in_scope(|| log_access(&parts.method, parts.uri.path(), &r, &outcome, start));
-    set_request_id(&mut r, &id);
+    set_request_id(&mut r, id.as_str());
     r
 }
 
@@ -339,7 +339,7 @@ pub(crate) async fn access_log(
     let outcome = resp.extensions().get::<Outcome>().unwrap_or(&none);
     app.metrics.request(endpoint_of(&path), outcome.name());
     span.in_scope(|| log_access(&method, &path, &resp, outcome, start));
-    set_request_id(&mut resp, &id);
+    set_request_id(&mut resp, id.as_str());
     resp
 }
 
@@ -364,7 +364,7 @@ fn log_access(
 }
 
 fn set_request_id(resp: &mut Response<Body>, id: &str) {
-    if let Ok(v) = HeaderValue::from_str(id) {
+    if let Ok(v) = HeaderValue::from_bytes(id.as_bytes()) {
         resp.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
     }
@@ -390,6 +390,40 @@ impl Outcome {
         match self {
             Outcome::Authenticated(u) | Outcome::LoggedIn(u) => Some(u),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::metrics::{ENDPOINTS, OUTCOMES};
+
+    #[test]
+    fn every_outcome_and_endpoint_has_a_lock_free_counter() {
+        let all = [
+            Outcome::Authenticated("u".into()),
+            Outcome::Anonymous,
+            Outcome::Challenged,
+            Outcome::Responded,
+            Outcome::NoChallenger,
+            Outcome::LoggedIn("u".into()),
+            Outcome::LoginFailed,
+            Outcome::LoggedOut,
+            Outcome::TimedOut,
+            Outcome::Unknown,
+        ];
+        for o in &all {
+            assert!(OUTCOMES.contains(&o.name()), "{o:?}");
+        }
+        for path in [
+            "/_rewho/auth",
+            "/_rewho/login",
+            "/_rewho/logout",
+            "/_rewho/metrics",
+            "/x",
+        ] {
+            assert!(ENDPOINTS.contains(&endpoint_of(path)), "{path}");
         }
     }
 }

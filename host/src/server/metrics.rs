@@ -15,8 +15,8 @@ const BUCKETS: [f64; 9] = [
 ];
 
 /// The endpoints and outcomes counted without a lock (see [`Metrics::request`]).
-const ENDPOINTS: [&str; 5] = ["auth", "login", "logout", "metrics", "app"];
-const OUTCOMES: [&str; 10] = [
+pub(super) const ENDPOINTS: [&str; 5] = ["auth", "login", "logout", "metrics", "app"];
+pub(super) const OUTCOMES: [&str; 10] = [
     "authenticated",
     "anonymous",
     "challenged",

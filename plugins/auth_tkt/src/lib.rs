@@ -26,6 +26,7 @@
 //! | `reissue_time` | none | re-mint older tickets in `remember`; required and ≤ `timeout` when `timeout` is set |
 //! | `digest_algo` | `md5` | `md5`, `sha1`, `sha224`, `sha256`, `sha384`, `sha512` |
 //! | `samesite` | none | `Strict`, `Lax` or `None` |
+//! | `verified_tickets` | `4096` | rewho's own: how many verified tickets to remember, so a browser's repeat requests skip the two digests (`0`: verify every time; see below) |
 //! | `userid_checker` | — | refused: it names a Python callable (see below) |
 //!
 //! # What it does
@@ -43,6 +44,13 @@
 //!   with value `INVALID` and `Max-Age=0`.
 //!
 //! The ticket format is in [`ticket`]; the URL quoting it depends on in [`pyurl`].
+//!
+//! # Remembered tickets
+//! A ticket whose digest checked out is remembered (its exact text and the client address
+//! used, up to `verified_tickets` of them, compared in constant time), so the same ticket
+//! again skips the two digests: a browser sends one ticket with every request until it is
+//! re-issued, and `remember` reads the request's ticket after `identify` did. Expiry is still
+//! checked on every use; tickets that fail are never remembered; a reload starts afresh.
 //!
 //! # IPv6 clients with `include_ip`
 //! repoze.who packs the client's dotted IPv4 address into four bytes and fails on anything
@@ -81,6 +89,7 @@
 pub mod cookie;
 pub mod pyurl;
 pub mod ticket;
+mod verified;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -93,6 +102,7 @@ use serde::Deserialize;
 
 use crate::cookie::CookieAttrs;
 use crate::ticket::{ClientIp, DigestAlgo, Ticket};
+use crate::verified::VerifiedTickets;
 
 /// The identity key holding the user id this plugin read from a ticket (repoze.who's name).
 pub const TICKET_USERID_KEY: &str = "repoze.who.plugins.auth_tkt.userid";
@@ -130,6 +140,14 @@ pub struct Options {
     samesite: Option<String>,
     /// repoze.who's Python callable; refused with an explanation.
     userid_checker: Option<String>,
+    /// How many verified tickets to remember, so repeat requests skip the digests; `0` for
+    /// none.
+    #[serde(default = "default_verified_tickets")]
+    verified_tickets: usize,
+}
+
+fn default_verified_tickets() -> usize {
+    4096
 }
 
 fn default_cookie_name() -> String {
@@ -146,6 +164,7 @@ pub struct AuthTkt {
     algo: DigestAlgo,
     attrs: CookieAttrs,
     host: Host,
+    verified: VerifiedTickets,
 }
 
 impl std::fmt::Debug for AuthTkt {
@@ -289,6 +308,7 @@ impl Plugin for AuthTkt {
                 samesite,
             },
             host,
+            verified: VerifiedTickets::new(o.verified_tickets),
         })
     }
 }
@@ -369,7 +389,7 @@ impl AuthTkt {
         cookie_values(req, &self.cookie_name)
             .filter(|v| !v.is_empty())
             .filter_map(
-                move |v| match ticket::parse_ticket(&self.secret, v, &ip, self.algo) {
+                move |v| match self.verified.parse(&self.secret, v, &ip, self.algo) {
                     Ok(t) => Some(t),
                     Err(e) => {
                         self.host

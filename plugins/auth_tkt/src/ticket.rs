@@ -262,6 +262,24 @@ pub fn parse_ticket<'a>(
     ip: &ClientIp,
     algo: DigestAlgo,
 ) -> Result<Ticket<'a>, BadTicket> {
+    let (digest, t) = split_ticket(ticket, algo)?;
+    let expected = calculate_digest(
+        algo,
+        ip,
+        t.timestamp,
+        secret,
+        &t.userid,
+        t.tokens,
+        t.user_data,
+    );
+    if !rewho_plugin_api::constant_time_eq(expected.as_bytes(), digest) {
+        return Err(BadTicket::Digest);
+    }
+    Ok(t)
+}
+
+/// The fields of `ticket` and the digest it claims (not checked: see [`parse_ticket`]).
+pub fn split_ticket(ticket: &str, algo: DigestAlgo) -> Result<(&[u8], Ticket<'_>), BadTicket> {
     let ticket = ticket.trim_matches('"');
     let n = algo.hex_len();
     let bytes = ticket.as_bytes();
@@ -278,16 +296,15 @@ pub fn parse_ticket<'a>(
     let (quoted_userid, data) = rest.split_once('!').ok_or(BadTicket::NoSeparator)?;
     let userid = pyurl::unquote(quoted_userid);
     let (tokens, user_data) = data.split_once('!').unwrap_or(("", data));
-    let expected = calculate_digest(algo, ip, timestamp, secret, &userid, tokens, user_data);
-    if !rewho_plugin_api::constant_time_eq(expected.as_bytes(), &bytes[..n]) {
-        return Err(BadTicket::Digest);
-    }
-    Ok(Ticket {
-        timestamp,
-        userid,
-        tokens,
-        user_data,
-    })
+    Ok((
+        &bytes[..n],
+        Ticket {
+            timestamp,
+            userid,
+            tokens,
+            user_data,
+        },
+    ))
 }
 
 fn hex_digit(b: u8) -> u8 {
