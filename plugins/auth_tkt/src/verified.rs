@@ -10,7 +10,9 @@
 //! plugin value, so a reload with a new secret starts empty, and it is bounded: when full it
 //! is emptied, which costs the next requests one digest each.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use crate::ticket::{parse_ticket, split_ticket, BadTicket, ClientIp, DigestAlgo, Ticket};
@@ -18,9 +20,11 @@ use crate::ticket::{parse_ticket, split_ticket, BadTicket, ClientIp, DigestAlgo,
 /// The verified tickets of one plugin (see the module docs).
 pub(crate) struct VerifiedTickets {
     capacity: usize,
-    /// Slot: the ticket's first eight bytes (digest hex, unpredictable without the secret)
-    /// and its length. Tickets aimed at one slot only push each other out: a hit needs the
-    /// whole text to match.
+    /// A ticket's slot is a keyed hash (random per plugin value) of its digest part: a
+    /// forged ticket lands in a slot nobody can predict, so whether a lookup finds an entry
+    /// to compare against says nothing about how close a forgery is. Only a ticket carrying
+    /// the exact digest of a remembered one shares its slot, and a hit needs the whole text.
+    hasher: RandomState,
     slots: Mutex<HashMap<u64, (ClientIp, Box<str>)>>,
 }
 
@@ -29,6 +33,7 @@ impl VerifiedTickets {
     pub(crate) fn new(capacity: usize) -> Self {
         VerifiedTickets {
             capacity,
+            hasher: RandomState::new(),
             slots: Mutex::new(HashMap::new()),
         }
     }
@@ -44,7 +49,8 @@ impl VerifiedTickets {
         if self.capacity == 0 {
             return parse_ticket(secret, ticket, ip, algo);
         }
-        let key = slot_of(ticket);
+        let digest = &ticket.as_bytes()[..ticket.len().min(algo.hex_len())];
+        let key = self.hasher.hash_one(digest);
         let seen = {
             let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.get(&key).is_some_and(|(seen_ip, seen)| {
@@ -63,13 +69,6 @@ impl VerifiedTickets {
         slots.insert(key, (*ip, ticket.into()));
         Ok(t)
     }
-}
-
-fn slot_of(ticket: &str) -> u64 {
-    let mut head = [0u8; 8];
-    let n = ticket.len().min(8);
-    head[..n].copy_from_slice(&ticket.as_bytes()[..n]);
-    u64::from_le_bytes(head) ^ (ticket.len() as u64).rotate_left(56)
 }
 
 #[cfg(test)]
