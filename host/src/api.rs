@@ -89,7 +89,8 @@ pub struct ChainLink {
     pub handle: PluginHandle,
     /// Where it came from, for diagnostics (library path).
     pub library: PathBuf,
-    /// The plugin asks before blocking (see [`BuiltPlugin::asks_before_blocking`]).
+    /// Its factory promised to ask before blocking
+    /// ([`Plugin::ASKS_BEFORE_BLOCKING`](rewho_plugin_api::Plugin::ASKS_BEFORE_BLOCKING)).
     pub asks_before_blocking: bool,
 }
 

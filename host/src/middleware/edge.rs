@@ -583,9 +583,15 @@ mod tests {
         let trusted = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
         let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::ForwardAuth);
-        assert_eq!(r.scheme, "https", "the first value, as HeaderMap::get gives it");
+        assert_eq!(
+            r.scheme, "https",
+            "the first value, as HeaderMap::get gives it"
+        );
         assert_eq!(r.path, "/_rewho/auth", "a blank first value means none");
-        assert_eq!(r.remote_addr, "198.51.100.7", "both X-Forwarded-For lines are read");
+        assert_eq!(
+            r.remote_addr, "198.51.100.7",
+            "both X-Forwarded-For lines are read"
+        );
         assert_eq!(r.headers.len(), 6, "plugins see every header line");
     }
 

@@ -14,8 +14,9 @@
 //!    response, otherwise the remember headers are appended.
 //!
 //! Chains whose plugins block on I/O ([`ApiFactory::does_io`]) run on tokio's blocking pool;
-//! CPU-only chains run inline. A [`SharedFactory`] lets a server swap in a rebuilt factory:
-//! requests in flight finish on the one they started with.
+//! CPU-only chains run inline, and so do I/O chains whose plugins ask before they block
+//! ([`ApiFactory::inline_first`]) until one of them asks. A [`SharedFactory`] lets a server
+//! swap in a rebuilt factory: requests in flight finish on the one they started with.
 //!
 //! # Example
 //!
