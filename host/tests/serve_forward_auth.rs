@@ -6,7 +6,7 @@ mod common;
 mod serve_support;
 
 use common::{who_ini, WhoIni};
-use serve_support::{form_encode, Http, Rewho};
+use serve_support::{form_encode, metric_value, Http, Rewho};
 
 /// Cookie sessions and header credentials; browsers are redirected, others get a marker 401.
 pub const TESTKIT_INI: &str = r#"
@@ -272,15 +272,7 @@ async fn metrics_count_plugin_calls_and_the_log_has_ids_and_outcomes() {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     let count = |line: &str| -> u64 {
-        m.body
-            .lines()
-            .find(|l| l.starts_with(line))
-            .unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        metric_value(&m.body, line).unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body))
     };
     assert!(count("rewho_plugin_calls_total{plugin=\"accept\",role=\"authenticator\"}") >= 3);
     assert!(count("rewho_plugin_calls_total{plugin=\"hdr\",role=\"identifier\"}") >= 4);

@@ -9,25 +9,19 @@ mod common;
 mod serve_support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use serve_support::{basic, require_program, require_standard_plugins, Http, Rewho};
+use serve_support::{apache_htpasswd, basic, metric_value, require_standard_plugins, Http, Rewho};
 
 /// Adds `user` to the password file `passwd` with Apache's `htpasswd` (`flag`: `-s` for
-/// `{SHA}`, `-B` for bcrypt), creating it when `create`.
+/// `{SHA}`, `-B` for bcrypt at the lowest cost), creating it when `create`.
 fn htpasswd(passwd: &Path, flag: &str, user: &str, password: &str, create: bool) {
-    let program = require_program("/usr/bin/htpasswd", "apache2-utils");
-    let mut cmd = Command::new(program);
-    cmd.args(["-b", flag]);
-    if flag == "-B" {
-        cmd.args(["-C", "4"]);
-    }
-    if create {
-        cmd.arg("-c");
-    }
-    let out = cmd.arg(passwd).arg(user).arg(password).output().unwrap();
-    assert!(out.status.success(), "htpasswd: {out:?}");
+    let flags: &[&str] = if flag == "-B" {
+        &["-B", "-C", "4"]
+    } else {
+        &[flag]
+    };
+    apache_htpasswd(passwd, flags, user, password, create);
 }
 
 /// A who.ini with basicauth and htpasswd on `passwd`, and a server on it.
@@ -48,21 +42,11 @@ fn start(dir: &Path) -> Rewho {
 /// `(kept, moved, htpasswd failures)` from `/_rewho/metrics`.
 async fn counts(http: &Http, rewho: &Rewho) -> (u64, u64, u64) {
     let m = http.get(&rewho.url("/_rewho/metrics"), &[]).await;
-    let value = |prefix: &str| -> u64 {
-        m.body
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no `{prefix}` in\n{}", m.body))
+    let value = |line: &str| -> u64 {
+        metric_value(&m.body, line).unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body))
     };
-    let failures = m
-        .body
-        .lines()
-        .find(|l| l.starts_with("rewho_plugin_failures_total{plugin=\"htpasswd\""))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let failures =
+        metric_value(&m.body, "rewho_plugin_failures_total{plugin=\"htpasswd\"").unwrap_or(0);
     (
         value("rewho_inline_runs_total{result=\"kept\"}"),
         value("rewho_inline_runs_total{result=\"moved\"}"),

@@ -10,7 +10,7 @@ mod serve_support;
 
 use std::time::Duration;
 
-use serve_support::{basic, form_encode, standard_ini, Http, Resp, Rewho};
+use serve_support::{basic, form_encode, metric_value, standard_ini, Http, Resp, Rewho};
 
 const CLIENTS: usize = 64;
 const PER_CLIENT: usize = 40;
@@ -172,12 +172,7 @@ async fn many_concurrent_clients_all_get_the_right_answer() {
     // The server counted the same.
     let m = http.get(&rewho.url("/_rewho/metrics"), &[]).await;
     let count = |line: &str| -> usize {
-        m.body
-            .lines()
-            .find(|l| l.starts_with(line))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body))
+        metric_value(&m.body, line).unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body)) as usize
     };
     assert_eq!(
         count("rewho_requests_total{endpoint=\"auth\",outcome=\"authenticated\"}"),

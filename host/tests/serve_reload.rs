@@ -9,10 +9,9 @@ mod common;
 mod serve_support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serve_support::{basic, require_program, Http, Resp, Rewho};
+use serve_support::{apache_htpasswd, basic, metric_value, Http, Resp, Rewho};
 
 /// `who` identifies `X-User` and accepts anyone; `slowpoke` (only for requests with
 /// `X-Class: slow`) records each call in `calls` before sleeping `sleep_ms`; `md` sets
@@ -119,12 +118,7 @@ fn md(r: &Resp) -> Option<&str> {
 /// The value of one metrics line, e.g. `rewho_reloads_total{result="ok"}`.
 async fn metric(http: &Http, rewho: &Rewho, line: &str) -> u64 {
     let m = http.get(&rewho.url("/_rewho/metrics"), &[]).await;
-    m.body
-        .lines()
-        .find(|l| l.starts_with(line))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body))
+    metric_value(&m.body, line).unwrap_or_else(|| panic!("no `{line}` in\n{}", m.body))
 }
 
 /// Starts a slow request and returns once it is inside the slow plugin.
@@ -292,14 +286,7 @@ fn mapped_plugins(pid: u32) -> Vec<String> {
 }
 
 fn htpasswd_file(dir: &Path) {
-    let htpasswd = require_program("/usr/bin/htpasswd", "apache2-utils");
-    let out = Command::new(htpasswd)
-        .args(["-b", "-B", "-C", "4", "-c"])
-        .arg(dir.join("passwd"))
-        .args(["carol", "pw"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    apache_htpasswd(&dir.join("passwd"), &["-B", "-C", "4"], "carol", "pw", true);
 }
 
 const STANDARD: &str = r#"[plugin:basicauth]

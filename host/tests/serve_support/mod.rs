@@ -397,6 +397,28 @@ pub fn require_program(path: &str, package: &str) -> PathBuf {
     p
 }
 
+/// Runs Apache's own `htpasswd` in batch mode: adds `user` to `file` (`-c` creates it) with
+/// the hash `flags` choose (`-B -C 4` bcrypt at the lowest cost, `-s` `{SHA}`, …).
+pub fn apache_htpasswd(file: &Path, flags: &[&str], user: &str, password: &str, create: bool) {
+    let mut cmd = Command::new(require_program("/usr/bin/htpasswd", "apache2-utils"));
+    cmd.arg("-b").args(flags);
+    if create {
+        cmd.arg("-c");
+    }
+    let out = cmd.arg(file).arg(user).arg(password).output().unwrap();
+    assert!(out.status.success(), "htpasswd: {out:?}");
+}
+
+/// The value of the `/_rewho/metrics` line starting with `line` (a metric name with its
+/// labels, e.g. `rewho_reloads_total{result="ok"}`), if there is one.
+pub fn metric_value(metrics: &str, line: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// nginx in the foreground, without root-only paths, under a temp prefix.
 pub struct Nginx {
     child: Child,
@@ -590,18 +612,11 @@ pub const STANDARD_SECRET: &str = "serve-tests-secret-0123456789abcdef";
 
 pub fn standard_ini(users: &[(&str, &str)], general_extra: &str) -> StandardIni {
     require_standard_plugins();
-    let htpasswd = require_program("/usr/bin/htpasswd", "apache2-utils");
     let dir = tempfile::tempdir().unwrap();
     let passwd = dir.path().join("passwd");
     for (i, (user, password)) in users.iter().enumerate() {
-        let mut cmd = Command::new(&htpasswd);
         // -B bcrypt at the lowest cost Apache allows, to keep debug-build tests quick.
-        cmd.args(["-b", "-B", "-C", "4"]);
-        if i == 0 {
-            cmd.arg("-c");
-        }
-        let out = cmd.arg(&passwd).arg(user).arg(password).output().unwrap();
-        assert!(out.status.success(), "htpasswd: {out:?}");
+        apache_htpasswd(&passwd, &["-B", "-C", "4"], user, password, i == 0);
     }
     let text = format!(
         "[general]\nrequest_classifier = accept_request_classifier\n\
