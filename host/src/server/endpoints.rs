@@ -25,10 +25,15 @@ fn with_outcome(mut r: Response<Body>, outcome: Outcome) -> Response<Body> {
     r
 }
 
-/// A per-request [`WhoApi`] for one of rewho's own endpoints.
-fn api_for(app: &AppState, parts: &http::request::Parts, mode: Rebuild) -> (WhoApi, Provenance) {
+/// A per-request [`WhoApi`] for one of rewho's own endpoints, from `peer`.
+fn api_for(
+    app: &AppState,
+    parts: &http::request::Parts,
+    peer: Option<SocketAddr>,
+    mode: Rebuild,
+) -> (WhoApi, Provenance) {
     let loaded = app.shared.load();
-    let (request, prov) = snapshot(parts, peer_of(&parts.extensions), &loaded.trusted, mode);
+    let (request, prov) = snapshot(parts, peer, &loaded.trusted, mode);
     (WhoApi::new(loaded, Arc::new(request)), prov)
 }
 
@@ -41,17 +46,6 @@ enum Verdict {
     Challenge(rewho_plugin_api::Response),
     Respond(rewho_plugin_api::Response),
     Deny,
-}
-
-/// `GET /_rewho/auth` through the router (the server itself answers it on its fast path,
-/// [`serve_forward_auth`]; this route serves a [`Router`](axum::Router) used on its own).
-pub(crate) async fn forward_auth(
-    State(app): State<Arc<AppState>>,
-    req: Request<Body>,
-) -> Response<Body> {
-    let (parts, _body) = req.into_parts();
-    let (r, outcome) = forward_auth_answer(&app, &parts, peer_of(&parts.extensions)).await;
-    with_outcome(r, outcome)
 }
 
 /// `GET /_rewho/auth` straight from the connection, before the router: the hot path of every
@@ -83,9 +77,7 @@ async fn forward_auth_answer(
     parts: &http::request::Parts,
     peer: Option<SocketAddr>,
 ) -> (Response<Body>, Outcome) {
-    let loaded = app.shared.load();
-    let (request, prov) = snapshot(parts, peer, &loaded.trusted, Rebuild::ForwardAuth);
-    let api = WhoApi::new(loaded, Arc::new(request));
+    let (api, prov) = api_for(app, parts, peer, Rebuild::ForwardAuth);
     let verdict = api
         .try_run_repeatable(|api| match api.ingress() {
             Ingress::Respond(r) => Verdict::Respond(r),
@@ -199,7 +191,7 @@ pub(crate) async fn login_submit(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let (api, _) = api_for(&app, &parts, Rebuild::Direct);
+    let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
     let form = match Form::<LoginForm>::from_request(Request::from_parts(parts, body), &()).await {
         Ok(Form(f)) => f,
         Err(e) => {
@@ -247,7 +239,7 @@ pub(crate) async fn logout(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, _) = req.into_parts();
-    let (api, _) = api_for(&app, &parts, Rebuild::Direct);
+    let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
     let headers = api.logout().await;
     let came_from = q.map(|Query(q)| q.came_from).unwrap_or_default();
     let target = pages::safe_came_from(&came_from, &api.request());

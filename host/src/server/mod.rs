@@ -3,7 +3,7 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `GET /_rewho/auth` | forward-auth: 200 + `X-Remote-User` (and plugin headers), or the challenge |
+//! | `GET /_rewho/auth` | forward-auth: 200 + `X-Remote-User` (and plugin headers), or the challenge; answered before the router |
 //! | `GET /_rewho/login` | the login form (`came_from` from the query) |
 //! | `POST /_rewho/login` | `login`, `password`, `came_from` → [`Api::login`](crate::Api::login) |
 //! | `/_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
@@ -556,7 +556,6 @@ async fn serve_connections(
 fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {
     let layer = WhoLayer::shared(app.shared.clone());
     let routes = Router::new()
-        .route("/_rewho/auth", any(endpoints::forward_auth))
         .route(
             "/_rewho/login",
             get(endpoints::login_form).post(endpoints::login_submit),
