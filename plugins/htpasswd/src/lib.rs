@@ -261,13 +261,12 @@ impl Authenticator for HtPasswd {
             return Err(WOULD_BLOCK.into());
         };
         let (hash, known) = db.lookup(login);
-        if hash.is_some_and(|h| verify::Scheme::of(h, self.mode).is_slow())
-            && !self.host.may_block()
-        {
+        let entry = hash.map(|h| (h, verify::Scheme::of(h, self.mode)));
+        if entry.is_some_and(|(_, scheme)| scheme.is_slow()) && !self.host.may_block() {
             return Err(WOULD_BLOCK.into());
         }
         // Check *something* for unknown users too; only a known user's match counts.
-        let ok = hash.is_some_and(|h| verify::verify(password, h, self.mode));
+        let ok = entry.is_some_and(|(h, scheme)| verify::verify_as(password, h, scheme));
         Ok((ok && known).then(|| Value::from(login)))
     }
 }

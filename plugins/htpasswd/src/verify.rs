@@ -161,8 +161,13 @@ fn sha_crypt_check(password: &[u8], stored: &str, sha512: bool) -> bool {
 
 /// Checks `password` against one stored entry.
 pub fn verify(password: &str, stored: &str, mode: CheckMode) -> bool {
+    verify_as(password, stored, Scheme::of(stored, mode))
+}
+
+/// [`verify`] for a caller that already knows the entry's scheme ([`Scheme::of`]).
+pub fn verify_as(password: &str, stored: &str, scheme: Scheme) -> bool {
     let pw = password.as_bytes();
-    match Scheme::of(stored, mode) {
+    match scheme {
         Scheme::Plain => ct_eq(password, stored),
         Scheme::Bcrypt => bcrypt::verify(pw, stored).unwrap_or(false),
         Scheme::Apr1 => ct_eq(&md5_crypt(pw, &stored[6..], "$apr1$"), stored),
