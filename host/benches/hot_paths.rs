@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use rewho::{ApiFactory, ApiFactoryBuilder, Config, HeaderField, OwnedRequest, PluginLibrary};
+use rewho::{ApiFactory, ApiFactoryBuilder, Config, HeaderField, OwnedRequest};
+
+#[path = "support/static_plugins.rs"]
+mod static_plugins;
 
 /// The allocator the `rewho` binary uses, so the figures match what it serves.
 #[cfg(feature = "mimalloc")]
@@ -63,19 +66,7 @@ fn dynamic(path: &Path) -> ApiFactory {
 
 fn statically(path: &Path) -> ApiFactory {
     let config = Config::from_file(path).unwrap();
-    ApiFactoryBuilder::from_config(&config)
-        .static_library(
-            "auth_tkt",
-            PluginLibrary::from_static("auth_tkt", rewho_plugin_auth_tkt::rewho_plugin_module()),
-        )
-        .static_library(
-            "basicauth",
-            PluginLibrary::from_static("basicauth", rewho_plugin_basicauth::rewho_plugin_module()),
-        )
-        .static_library(
-            "htpasswd",
-            PluginLibrary::from_static("htpasswd", rewho_plugin_htpasswd::rewho_plugin_module()),
-        )
+    static_plugins::with_static_plugins(ApiFactoryBuilder::from_config(&config))
         .build()
         .unwrap()
 }

@@ -8,9 +8,10 @@
 
 use std::time::Instant;
 
-use rewho::{
-    ApiFactory, ApiFactoryBuilder, Config, FactoryError, OwnedRequest, PluginLibrary, Value,
-};
+use rewho::{ApiFactory, ApiFactoryBuilder, Config, FactoryError, OwnedRequest, Value};
+
+#[path = "../benches/support/static_plugins.rs"]
+mod static_plugins;
 
 /// The same allocator as the `rewho` binary, so this measures what `rewho serve` runs.
 #[cfg(feature = "mimalloc")]
@@ -49,20 +50,7 @@ fn authenticate() -> String {
 /// The factory for `who_ini` with the standard plugins linked in rather than loaded.
 fn static_factory(who_ini: &std::path::Path) -> Result<ApiFactory, FactoryError> {
     let config = Config::from_file(who_ini)?;
-    ApiFactoryBuilder::from_config(&config)
-        .static_library(
-            "auth_tkt",
-            PluginLibrary::from_static("auth_tkt", rewho_plugin_auth_tkt::rewho_plugin_module()),
-        )
-        .static_library(
-            "basicauth",
-            PluginLibrary::from_static("basicauth", rewho_plugin_basicauth::rewho_plugin_module()),
-        )
-        .static_library(
-            "htpasswd",
-            PluginLibrary::from_static("htpasswd", rewho_plugin_htpasswd::rewho_plugin_module()),
-        )
-        .build()
+    static_plugins::with_static_plugins(ApiFactoryBuilder::from_config(&config)).build()
 }
 
 fn main() -> std::process::ExitCode {
