@@ -163,10 +163,10 @@ stop_pair() {
   pids=()
 }
 
-http_row() { # name header
+http_row() { # name header [url of the right-hand server, default rewho's forward-auth]
   local prps pp99 rrps rp99
   read -r prps pp99 <<<"$(wrk_run "http://127.0.0.1:$pport/" "$2")"
-  read -r rrps rp99 <<<"$(wrk_run "http://127.0.0.1:$rport/_rewho/auth" "$2")"
+  read -r rrps rp99 <<<"$(wrk_run "${3:-http://127.0.0.1:$rport/_rewho/auth}" "$2")"
   "$py" -c 'import sys; n, pr, pp, rr, rp = sys.argv[1:]; print(f"| {n} | {float(pr):.0f} | {pp} | {float(rr):.0f} | {rp} | {float(rr)/float(pr):.1f}× |")' \
     "$1" "$prps" "$pp99" "$rrps" "$rp99"
 }
@@ -189,10 +189,8 @@ fport="$(free_port)"
 "$floor" "127.0.0.1:$fport" >/dev/null &
 pids+=($!)
 wait_port "$fport"
-read -r frps fp99 <<<"$(wrk_run "http://127.0.0.1:$fport/" "Cookie: auth_tkt=\"$cookie\"")"
-read -r prps pp99 <<<"$(wrk_run "http://127.0.0.1:$pport/" "Cookie: auth_tkt=\"$cookie\"")"
-"$py" -c 'import sys; pr, pp, fr, fp = sys.argv[1:]; print(f"| floor: hyper answering 200 unread, no auth (vs the cookie-only gunicorn cell) | {float(pr):.0f} | {pp} | {float(fr):.0f} | {fp} | {float(fr)/float(pr):.1f}× |")' \
-  "$prps" "$pp99" "$frps" "$fp99"
+http_row "floor: hyper answering 200 unread, no auth (vs the cookie-only gunicorn cell)" \
+  "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$fport/"
 stop_pair
 echo
 machine_line
