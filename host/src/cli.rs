@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// After SIGTERM/SIGINT, how long requests in flight may take, in seconds.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub grace: f64,
+    /// How many threads serve connections (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
 }
 
 /// Runs the server until SIGTERM or SIGINT: 0 after a clean shutdown, 2 when it cannot start.
@@ -51,8 +54,12 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         upstream: args.upstream,
         watch: args.watch.then_some(watch),
         grace,
+        threads: args.threads,
     };
+    // This runtime accepts connections, handles signals and reloads; the connections
+    // themselves are served on the server's own connection threads.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -37,6 +37,7 @@ mod endpoints;
 mod metrics;
 mod pages;
 mod proxy;
+mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -72,6 +73,9 @@ pub struct ServeOptions {
     /// After a shutdown signal, how long requests in flight may take before the server stops
     /// anyway.
     pub grace: Duration,
+    /// How many threads serve connections; 0 means one per core. Each connection stays on
+    /// one thread from start to end (see `docs/PERFORMANCE.md`).
+    pub threads: usize,
 }
 
 impl ServeOptions {
@@ -82,6 +86,7 @@ impl ServeOptions {
             upstream: None,
             watch: None,
             grace: Duration::from_secs(30),
+            threads: 0,
         }
     }
 }
@@ -389,7 +394,11 @@ impl Server {
             .map(|every| tokio::spawn(watch(self.reloader.clone(), every)));
         let stopping = Arc::new(tokio::sync::Notify::new());
         let notify = stopping.clone();
-        let serve = serve_connections(self.listener, self.router, self.app, async move {
+        let threads = match self.options.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let serve = serve_connections(self.listener, self.router, self.app, threads, async move {
             shutdown.await;
             tracing::info!(target: "rewho::serve", "shutting down: finishing requests in flight");
             notify.notify_one();
@@ -494,22 +503,18 @@ async fn watch(reloader: Reloader, every: Duration) {
 }
 
 /// Accepts connections until `shutdown` completes, then waits for the open ones to finish
-/// their requests in flight. `GET /_rewho/auth` is answered straight from the connection
-/// ([`endpoints::serve_forward_auth`]); every other request goes through the router, with
-/// the peer address in its extensions as axum's `ConnectInfo`.
+/// their requests in flight. Each connection is served start to end on one of `threads`
+/// connection threads ([`workers`]). `GET /_rewho/auth` is answered straight from the
+/// connection ([`endpoints::serve_forward_auth`]); every other request goes through the
+/// router, with the peer address in its extensions as axum's `ConnectInfo`.
 async fn serve_connections(
     listener: TcpListener,
     router: Router,
     app: Arc<AppState>,
+    threads: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use axum::extract::ConnectInfo;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use tower::ServiceExt;
-
-    let builder = Builder::new(TokioExecutor::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut threads = workers::ConnectionThreads::start(threads, Connections { app, router })?;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -525,7 +530,36 @@ async fn serve_connections(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, router) = (app.clone(), router.clone());
+        if let Err(e) = threads.hand(stream, peer) {
+            tracing::error!(target: "rewho::serve", "cannot serve a connection from {peer}: {e}");
+        }
+    }
+    drop(listener);
+    threads.finish().await;
+    Ok(())
+}
+
+/// How a connection thread serves one connection: HTTP/1 or HTTP/2 (with upgrades), the
+/// forward-auth fast path first, the router for the rest.
+#[derive(Clone)]
+struct Connections {
+    app: Arc<AppState>,
+    router: Router,
+}
+
+impl workers::ServeConnection for Connections {
+    fn serve(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        graceful: &hyper_util::server::graceful::GracefulShutdown,
+    ) {
+        use axum::extract::ConnectInfo;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto::Builder;
+        use tower::ServiceExt;
+
+        let (app, router) = (self.app.clone(), self.router.clone());
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let (app, router) = (app.clone(), router.clone());
             async move {
@@ -539,7 +573,7 @@ async fn serve_connections(
                 router.oneshot(req).await
             }
         });
-        let conn = builder
+        let conn = Builder::new(TokioExecutor::new())
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
@@ -548,9 +582,6 @@ async fn serve_connections(
             let _ = conn.await;
         });
     }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
 }
 
 fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {
