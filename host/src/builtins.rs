@@ -43,6 +43,30 @@ const DAV_USER_AGENTS: &[&str] = &[
     "Microsoft-WebDAV",
 ];
 
+/// The bytes a [`DAV_USER_AGENTS`] entry starts with.
+const DAV_AGENT_STARTS: [bool; 256] = {
+    let mut starts = [false; 256];
+    let mut i = 0;
+    while i < DAV_USER_AGENTS.len() {
+        starts[DAV_USER_AGENTS[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    starts
+};
+
+/// Whether `agent` contains one of [`DAV_USER_AGENTS`], as repoze.who's `in` tests do. One
+/// pass over the header, trying the names only where one could start: every browser request
+/// asks this, and nine substring searches cost several times more.
+fn is_dav_agent(agent: &str) -> bool {
+    let bytes = agent.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        DAV_AGENT_STARTS[usize::from(b)]
+            && DAV_USER_AGENTS
+                .iter()
+                .any(|a| bytes[i..].starts_with(a.as_bytes()))
+    })
+}
+
 impl Plugin for DefaultRequestClassifier {
     type Options = NoOptions;
     const SUMMARY: &'static str = "repoze.who's default request classifier (dav, xmlpost, browser)";
@@ -66,7 +90,7 @@ pub fn classify_request(req: &Request<'_>) -> &'static str {
         return "dav";
     }
     if let Some(agent) = req.header("user-agent") {
-        if DAV_USER_AGENTS.iter().any(|a| agent.contains(a)) {
+        if is_dav_agent(agent) {
             return "dav";
         }
     }
@@ -274,6 +298,30 @@ mod tests {
             remote_addr: "".into(),
             headers: headers.into(),
         }
+    }
+
+    #[test]
+    fn dav_agents_are_found_wherever_a_substring_search_finds_them() {
+        let mut agents = vec![
+            "".to_owned(),
+            "ApacheBench/2.3".to_owned(),
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".to_owned(),
+            "Microsoft-WebDA".to_owned(),
+            "neo".to_owned(),
+            "nneon".to_owned(),
+            "WebDAVFS/3.0.0 (03008000) Darwin/9.8.0 (Power Macintosh)".to_owned(),
+            "Zope External Editor/1.0 Goliath".to_owned(),
+        ];
+        for a in DAV_USER_AGENTS {
+            agents.push(format!("x{a}"));
+            agents.push(a[..a.len() - 1].to_owned());
+            agents.push(format!("Mozilla/5.0 ({a})"));
+        }
+        for agent in &agents {
+            let want = DAV_USER_AGENTS.iter().any(|a| agent.contains(a));
+            assert_eq!(is_dav_agent(agent), want, "{agent:?}");
+        }
+        assert!(agents.iter().filter(|a| is_dav_agent(a)).count() > DAV_USER_AGENTS.len());
     }
 
     #[test]
