@@ -435,6 +435,40 @@ fn identity_tokens(identity: &Identity) -> Result<Vec<String>, PluginError> {
     }
 }
 
+/// Whether `ticket` already says what remembering `identity` would sign, for the common
+/// identities: a string user id, no user data, tokens as a string or a list of strings.
+/// `false` means "work it out in full", never "changed".
+fn signs_as(ticket: &Ticket<'_>, identity: &Identity) -> bool {
+    let Some(Value::Str(userid)) = identity.get(USERID_KEY) else {
+        return false;
+    };
+    let no_user_data = match identity.get("userdata") {
+        None | Some(Value::Null) => true,
+        Some(Value::Map(m)) => m.is_empty(),
+        Some(_) => false,
+    };
+    let tokens_match = match identity.get("tokens") {
+        None | Some(Value::Null) => ticket.tokens.is_empty(),
+        // Split at commas and joined with commas again: the string itself.
+        Some(Value::Str(s)) => ticket.tokens == s.as_str(),
+        Some(Value::List(items)) => {
+            let mut signed = ticket.tokens.split(',');
+            let all = items.iter().all(|v| match v {
+                Value::Str(s) => signed.next() == Some(s.as_str()),
+                _ => false,
+            });
+            // No tokens are signed as "", which splits into one empty part.
+            all && if items.is_empty() {
+                ticket.tokens.is_empty()
+            } else {
+                signed.next().is_none()
+            }
+        }
+        Some(_) => false,
+    };
+    no_user_data && ticket.user_data.is_empty() && tokens_match && ticket.userid == userid.as_str()
+}
+
 /// The identity's `max_age` as Python's `int()` reads it.
 fn identity_max_age(identity: &Identity) -> Result<Option<i64>, PluginError> {
     match identity.get("max_age") {
@@ -507,6 +541,19 @@ impl Identifier for AuthTkt {
         let ip = self.client_ip(req).ok_or_else(|| {
             PluginError::new("include_ip is set but the client address is unknown")
         })?;
+        // Most requests carry the ticket this identity was read from: say so without
+        // building (and allocating) the ticket text again.
+        let now = self.host.now();
+        let old = self.valid_tickets(req, ip).next();
+        let reissue_due = match (&old, self.reissue_time) {
+            (Some(t), Some(reissue)) => secs_after(t.timestamp, reissue) < now,
+            _ => false,
+        };
+        if let Some(t) = &old {
+            if !reissue_due && identity_max_age(identity).is_ok() && signs_as(t, identity) {
+                return Ok(Vec::new());
+            }
+        }
         let (userid, userid_type) = match who_userid {
             Value::Str(s) => (s.to_string(), None),
             Value::Int(i) => (i.to_string(), Some("int")),
@@ -525,15 +572,9 @@ impl Identifier for AuthTkt {
         let joined = tokens.join(",");
         let max_age = identity_max_age(identity)?;
 
-        let now = self.host.now();
-        let old = self.valid_tickets(req, ip).next();
         let unchanged = old.as_ref().is_some_and(|t| {
             t.userid == userid.as_str() && t.tokens == joined && t.user_data == user_data
         });
-        let reissue_due = match (&old, self.reissue_time) {
-            (Some(t), Some(reissue)) => secs_after(t.timestamp, reissue) < now,
-            _ => false,
-        };
         if unchanged && !reissue_due {
             return Ok(Vec::new());
         }

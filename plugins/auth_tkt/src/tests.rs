@@ -417,6 +417,45 @@ fn remember_skips_unchanged_tickets() {
 }
 
 #[test]
+fn remember_knows_every_spelling_of_the_signed_tokens() {
+    let (_, p) = build(&[("secret", "sekrit")]);
+    let two = format!("auth_tkt={}", ticket("alice", &["a", "b"], "", 1));
+    let with = |tokens: Value| {
+        let mut id = userid_identity("alice");
+        id.insert("tokens", tokens);
+        id
+    };
+    let list = |t: &[&str]| Value::List(t.iter().map(|s| Value::from(*s)).collect());
+    for same in [with("a,b".into()), with(list(&["a", "b"]))] {
+        assert!(round(&p, &two, Some(same)).is_empty());
+    }
+    for changed in [
+        with("a".into()),
+        with("a,b,c".into()),
+        with(list(&["a"])),
+        with(list(&["a", "b", "c"])),
+        with(list(&["b", "a"])),
+        with(list(&[])),
+        userid_identity("alice"),
+        userid_identity("bob"),
+    ] {
+        assert_eq!(
+            round(&p, &two, Some(changed.clone())).len(),
+            3,
+            "{changed:?}"
+        );
+    }
+    // User data the ticket did not sign, and the same user data: worked out in full.
+    let mut data = with("a,b".into());
+    let mut m = Map::new();
+    m.insert("k", "v");
+    data.insert("userdata", m);
+    assert_eq!(round(&p, &two, Some(data.clone())).len(), 3);
+    let signed = format!("auth_tkt={}", ticket("alice", &["a", "b"], "k=v", 1));
+    assert!(round(&p, &signed, Some(data)).is_empty());
+}
+
+#[test]
 fn no_remint_for_tickets_without_tokens() {
     // repoze.who compares ('',) with () here and re-mints on every response.
     let (host, p) = build(&[("secret", "sekrit")]);
