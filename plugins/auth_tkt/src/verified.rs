@@ -25,8 +25,11 @@ pub(crate) struct VerifiedTickets {
     /// to compare against says nothing about how close a forgery is. Only a ticket carrying
     /// the exact digest of a remembered one shares its slot, and a hit needs the whole text.
     hasher: RandomState,
-    slots: Mutex<HashMap<u64, (ClientIp, Box<str>), BuildHasherDefault<KeyedAlready>>>,
+    slots: Mutex<Slots>,
 }
+
+/// Slot key → the client address and the whole ticket text that verified.
+type Slots = HashMap<u64, (ClientIp, Box<str>), BuildHasherDefault<KeyedAlready>>;
 
 /// The map's hasher for slot keys that are already [`VerifiedTickets::hasher`]'s keyed
 /// hashes: passes them through rather than hashing them a second time (a second SipHash
