@@ -435,11 +435,11 @@ fn identity_tokens(identity: &Identity) -> Result<Vec<String>, PluginError> {
     }
 }
 
-/// Whether `ticket` already says what remembering `identity` would sign, for the common
-/// identities: a string user id, no user data, tokens as a string or a list of strings.
-/// `false` means "work it out in full", never "changed".
-fn signs_as(ticket: &Ticket<'_>, identity: &Identity) -> bool {
-    let Some(Value::Str(userid)) = identity.get(USERID_KEY) else {
+/// Whether `ticket` already says what remembering `identity` (whose user id is `userid`)
+/// would sign, for the common identities: a string user id, no user data, tokens as a
+/// string or a list of strings. `false` means "work it out in full", never "changed".
+fn signs_as(ticket: &Ticket<'_>, userid: &Value, identity: &Identity) -> bool {
+    let Value::Str(userid) = userid else {
         return false;
     };
     let no_user_data = match identity.get("userdata") {
@@ -549,10 +549,13 @@ impl Identifier for AuthTkt {
             (Some(t), Some(reissue)) => secs_after(t.timestamp, reissue) < now,
             _ => false,
         };
-        if let Some(t) = &old {
-            if !reissue_due && identity_max_age(identity).is_ok() && signs_as(t, identity) {
-                return Ok(Vec::new());
-            }
+        if !reissue_due
+            && old
+                .as_ref()
+                .is_some_and(|t| signs_as(t, who_userid, identity))
+            && identity_max_age(identity).is_ok()
+        {
+            return Ok(Vec::new());
         }
         let (userid, userid_type) = match who_userid {
             Value::Str(s) => (s.to_string(), None),
