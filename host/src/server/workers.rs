@@ -30,7 +30,7 @@ struct Worker {
     /// Dropped (never sent) when the thread has finished, gracefully or not.
     finished: oneshot::Receiver<()>,
     /// Dropping it tells the thread to stop at once, closing whatever is still open.
-    _stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
     thread: JoinHandle<()>,
 }
 
@@ -65,7 +65,7 @@ impl ConnectionThreads {
             workers.push(Worker {
                 connections,
                 finished,
-                _stop: stop,
+                stop,
                 thread,
             });
         }
@@ -99,7 +99,7 @@ impl ConnectionThreads {
         let mut finished = Vec::with_capacity(self.workers.len());
         for w in self.workers {
             drop(w.connections);
-            stops.push(w._stop);
+            stops.push(w.stop);
             finished.push((w.finished, w.thread));
         }
         async move {
