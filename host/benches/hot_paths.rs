@@ -18,7 +18,7 @@ mod static_plugins;
 /// The allocator the `rewho` binary uses, so the figures match what it serves.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rewho::alloc::Allocator = rewho::alloc::Allocator;
 
 fn who_ini(dir: &Path, passwd: &Path) -> PathBuf {
     let path = dir.join(format!(

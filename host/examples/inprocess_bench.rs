@@ -16,7 +16,7 @@ mod static_plugins;
 /// The same allocator as the `rewho` binary, so this measures what `rewho serve` runs.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rewho::alloc::Allocator = rewho::alloc::Allocator;
 
 #[derive(serde::Deserialize)]
 struct Req {

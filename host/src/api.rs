@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rewho_plugin_api::{
-    Environ, HeaderField, Identity, PluginError, PluginHandle, Request, Response, Value,
+    Environ, HeaderField, Identity, Key, PluginError, PluginHandle, Request, Response, Value,
     AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY,
 };
 
@@ -716,7 +716,7 @@ impl ApiFactory {
             Ok(c) => c,
             Err(e) => {
                 plugin_failed(&inner.classifier, Role::RequestClassifier, &e);
-                String::new()
+                Key::from_static("")
             }
         };
         tracing::trace!(classification = %classification, "request classified");
@@ -884,7 +884,7 @@ pub struct Api<'r> {
     factory: &'r FactoryInner,
     req: Request<'r>,
     env: Environ,
-    classification: String,
+    classification: Key,
     identity: Option<Identity>,
     authenticated: bool,
 }
@@ -905,7 +905,7 @@ impl std::fmt::Debug for Api<'_> {
 pub struct ApiState {
     factory: usize,
     env: Environ,
-    classification: String,
+    classification: Key,
     identity: Option<Identity>,
     authenticated: bool,
 }
@@ -993,8 +993,7 @@ impl<'r> Api<'r> {
             self.authenticated = true;
             self.identity = self.run_authentication();
             if let Some(userid) = self.identity.as_ref().and_then(Identity::userid) {
-                self.env
-                    .set(self.factory.remote_user_key.as_str(), userid.clone());
+                self.env.set(&self.factory.remote_user_key, userid.clone());
             }
         }
         self.identity.as_ref()
@@ -1012,7 +1011,14 @@ impl<'r> Api<'r> {
             match f.call(link, Role::Identifier, || {
                 link.handle.identify(&self.req, &mut self.env)
             }) {
-                Ok(Some(identity)) => found.push((link, identity)),
+                Ok(Some(identity)) => {
+                    if found.capacity() == 0 {
+                        // Room for every identifier at once: growing an empty `Vec` costs
+                        // more than the allocation itself.
+                        found = Vec::with_capacity(f.identifiers.len());
+                    }
+                    found.push((link, identity));
+                }
                 Ok(None) => {}
                 Err(e) => plugin_failed(link, Role::Identifier, &e),
             }

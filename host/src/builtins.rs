@@ -3,7 +3,7 @@
 //! who.ini runs unchanged.
 
 use rewho_plugin_api::{
-    ChallengeDecider, Environ, FactoryContext, HeaderField, Plugin, PluginError, Request,
+    ChallengeDecider, Environ, FactoryContext, HeaderField, Key, Plugin, PluginError, Request,
     RequestClassifier,
 };
 use serde::Deserialize;
@@ -77,8 +77,8 @@ impl Plugin for DefaultRequestClassifier {
 
 // IRequestClassifier
 impl RequestClassifier for DefaultRequestClassifier {
-    fn classify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<String, PluginError> {
-        Ok(classify_request(req).to_owned())
+    fn classify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<Key, PluginError> {
+        Ok(classify_request(req).into())
     }
 }
 
@@ -121,8 +121,8 @@ impl Plugin for AcceptRequestClassifier {
 
 // IRequestClassifier
 impl RequestClassifier for AcceptRequestClassifier {
-    fn classify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<String, PluginError> {
-        Ok(accept_classify(req).to_owned())
+    fn classify(&self, req: &Request<'_>, _env: &mut Environ) -> Result<Key, PluginError> {
+        Ok(accept_classify(req).into())
     }
 }
 

@@ -5,6 +5,8 @@
 //! request. Modules follow a request's path: `config` → `loader` → `registry` → `api`.
 #![warn(missing_docs)]
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 mod api;
 mod builtins;
 #[cfg_attr(not(feature = "server"), allow(dead_code))]

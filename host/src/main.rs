@@ -17,7 +17,7 @@ mod creds_cli;
 /// request (see `host/Cargo.toml` for the measurement).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rewho::alloc::Allocator = rewho::alloc::Allocator;
 
 /// rewho: a repoze.who-style authentication host.
 #[derive(Parser)]

@@ -24,7 +24,7 @@ use abi_stable::{
 };
 
 use crate::request::{Environ, HeaderField, Request, Response};
-use crate::value::{Map, Value};
+use crate::value::{Key, Map, Value};
 
 /// The error half of every plugin call: a message for the host's log.
 pub type AbiError = RString;
@@ -97,7 +97,7 @@ pub trait MetadataProviderAbi: Send + Sync {
 pub trait RequestClassifierAbi: Send + Sync {
     /// See [`RequestClassifier::classify`](crate::roles::RequestClassifier::classify).
     #[sabi(last_prefix_field)]
-    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> RResult<RString, AbiError>;
+    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> RResult<Key, AbiError>;
 }
 
 /// ABI form of [`ChallengeDecider`](crate::roles::ChallengeDecider).

@@ -9,7 +9,7 @@ use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RString};
 use crate::abi::{FactoryContextAbi, HostObj, LogLevel, PluginObjectRef};
 use crate::request::{Environ, HeaderField, Request, Response};
 use crate::roles::PluginError;
-use crate::value::{Identity, Value};
+use crate::value::{Identity, Key, Value};
 
 /// What a factory receives: the section id, its options and the host.
 pub struct FactoryContext<'a> {
@@ -292,9 +292,9 @@ impl PluginHandle {
     }
 
     /// Calls [`RequestClassifier::classify`](crate::RequestClassifier::classify).
-    pub fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<String, PluginError> {
+    pub fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<Key, PluginError> {
         match &self.obj.classifier {
-            ROption::RSome(c) => lift(c.classify(req, env)).map(RString::into_string),
+            ROption::RSome(c) => lift(c.classify(req, env)),
             ROption::RNone => Err(missing("RequestClassifier")),
         }
     }

@@ -17,7 +17,7 @@ use crate::abi::*;
 use crate::context::FactoryContext;
 use crate::request::{Environ, HeaderField, Request, Response};
 use crate::roles::*;
-use crate::value::{Map, Value};
+use crate::value::{Key, Map, Value};
 
 /// Describes a caught panic payload.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -113,8 +113,8 @@ impl<T: MetadataProvider> MetadataProviderAbi for Adapter<T> {
 }
 
 impl<T: RequestClassifier> RequestClassifierAbi for Adapter<T> {
-    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> RResult<RString, AbiError> {
-        guard(|| self.0.classify(req, env).map(RString::from))
+    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> RResult<Key, AbiError> {
+        guard(|| self.0.classify(req, env))
     }
 }
 

@@ -45,7 +45,7 @@ pub use roles::{
     Authenticator, ChallengeDecider, Challenger, Identifier, MetadataProvider, Plugin, PluginError,
     RequestClassifier,
 };
-pub use value::{Entry, Identity, Map, Value, AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY};
+pub use value::{Entry, Identity, Key, Map, Value, AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY};
 
 /// Compares two byte strings in time that depends only on their lengths, for digests and
 /// tokens (a plain `==` returns at the first differing byte and leaks how much matched).

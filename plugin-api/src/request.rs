@@ -11,7 +11,7 @@ use abi_stable::{
     StableAbi,
 };
 
-use crate::value::{Map, Value};
+use crate::value::{Key, Map, Value};
 
 /// A borrowed header of the incoming request.
 #[repr(C)]
@@ -238,8 +238,9 @@ impl Environ {
         self.values.get_str(key)
     }
 
-    /// Stores an extra value (e.g. `REMOTE_USER_TOKENS`).
-    pub fn set<K: AsRef<str> + Into<RString>>(&mut self, key: K, value: impl Into<Value>) {
+    /// Stores an extra value (e.g. `REMOTE_USER_TOKENS`); a literal key is borrowed, see
+    /// [`Key`](crate::value::Key).
+    pub fn set(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         self.values.insert(key, value);
     }
 

@@ -53,7 +53,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::FactoryContext;
 use crate::request::{Environ, HeaderField, Request, Response};
-use crate::value::{Identity, Value};
+use crate::value::{Identity, Key, Value};
 
 /// A failure of one plugin call: a message for the host's log (never shown to clients).
 ///
@@ -218,8 +218,9 @@ pub trait MetadataProvider: Send + Sync + 'static {
 ///
 /// repoze.who's `IRequestClassifier`.
 pub trait RequestClassifier: Send + Sync + 'static {
-    /// `request -> classification`
-    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<String, PluginError>;
+    /// `request -> classification`. Every request is classified, so return a literal where
+    /// you can (`Ok("browser".into())`): it is borrowed, not copied (see [`Key`]).
+    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<Key, PluginError>;
 }
 
 /// Decides from the application's response whether to challenge.

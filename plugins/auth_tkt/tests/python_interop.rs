@@ -258,7 +258,7 @@ fn identity_for(userid: &str, is_int: bool, tokens: &[&str], data: &str) -> Iden
         .filter(|p| !p.is_empty() && !p.starts_with("userid_type"))
     {
         let (k, v) = pair.split_once('=').unwrap();
-        ud.insert(k, v.replace('+', " "));
+        ud.insert(k.to_owned(), v.replace('+', " "));
     }
     if !ud.is_empty() {
         id.insert("userdata", ud);

@@ -313,10 +313,10 @@ impl Identifier for HeaderPlugin {
             let mut attrs = Map::new();
             for (header, attr, list) in &self.attributes {
                 if let Some(v) = self.attribute_value(req, header, *list) {
-                    attrs.insert(attr.as_str(), v);
+                    attrs.insert(attr, v);
                 }
             }
-            identity.insert(self.attributes_name.as_str(), attrs);
+            identity.insert(&self.attributes_name, attrs);
         }
         Ok(Some(identity))
     }

@@ -281,7 +281,7 @@ impl Authenticator for Jwt {
         };
         for (key, value) in claims.iter() {
             if !reserved(key) && !identity.contains_key(key) {
-                identity.insert(key, value.clone());
+                identity.insert(key.to_owned(), value.clone());
             }
         }
         Ok(Some(userid))

@@ -166,7 +166,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn id(pairs: &[(&str, Value)]) -> Identity {
+    fn id(pairs: &[(&'static str, Value)]) -> Identity {
         pairs.iter().cloned().collect()
     }
 

@@ -354,14 +354,14 @@ impl Memcached {
             (Some(items), _) => {
                 for name in items {
                     if let Some(v) = identity.get(name) {
-                        into.insert(name.as_str(), v.clone());
+                        into.insert(name, v.clone());
                     }
                 }
             }
             (None, Some(before)) => {
                 for (k, v) in identity.iter() {
                     if !before.contains(k) {
-                        into.insert(k, v.clone());
+                        into.insert(k.to_owned(), v.clone());
                     }
                 }
             }
@@ -388,25 +388,25 @@ impl Authenticator for Memcached {
             return Ok(None);
         };
         let Some(key) = self.key("authenticate", &self.key_items, identity) else {
-            env.set(self.auth_outcome_key.as_str(), "bypass");
+            env.set(&self.auth_outcome_key, "bypass");
             return inner.authenticate(req, env, identity);
         };
         let looked = self.lookup(&key, true);
         let outcome = match &looked {
             Lookup::Hit(cached) => {
-                env.set(self.auth_outcome_key.as_str(), "hit");
+                env.set(&self.auth_outcome_key, "hit");
                 let userid = cached.userid().cloned();
                 identity.update(cached);
                 return Ok(userid);
             }
             Lookup::Negative => {
-                env.set(self.auth_outcome_key.as_str(), "negative-hit");
+                env.set(&self.auth_outcome_key, "negative-hit");
                 return Ok(None);
             }
             Lookup::Unavailable => "unavailable",
             Lookup::Miss | Lookup::Foreign => "miss",
         };
-        env.set(self.auth_outcome_key.as_str(), outcome);
+        env.set(&self.auth_outcome_key, outcome);
         let before = self.keys_before(identity);
         let result = inner.authenticate(req, env, identity)?;
         if matches!(looked, Lookup::Unavailable) {
@@ -448,20 +448,20 @@ impl MetadataProvider for Memcached {
             return Ok(());
         };
         let Some(key) = self.key("add_metadata", &self.metadata_key_items, identity) else {
-            env.set(self.md_outcome_key.as_str(), "bypass");
+            env.set(&self.md_outcome_key, "bypass");
             return inner.add_metadata(req, env, identity);
         };
         let looked = self.lookup(&key, false);
         let outcome = match &looked {
             Lookup::Hit(cached) => {
-                env.set(self.md_outcome_key.as_str(), "hit");
+                env.set(&self.md_outcome_key, "hit");
                 identity.update(cached);
                 return Ok(());
             }
             Lookup::Unavailable => "unavailable",
             _ => "miss",
         };
-        env.set(self.md_outcome_key.as_str(), outcome);
+        env.set(&self.md_outcome_key, outcome);
         let before = self.keys_before(identity);
         inner.add_metadata(req, env, identity)?;
         if !matches!(looked, Lookup::Unavailable) {

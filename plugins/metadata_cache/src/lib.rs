@@ -270,7 +270,7 @@ impl MetadataProvider for MetadataCache {
         let Some(key) = user_key(userid) else {
             return Ok(());
         };
-        env.set(self.seen_key.as_str(), userid.clone());
+        env.set(&self.seen_key, userid.clone());
         match identity.get(&self.name) {
             Some(value) if !value.is_null() => self.store.put(&key, value),
             _ => {
@@ -278,7 +278,7 @@ impl MetadataProvider for MetadataCache {
                     .store
                     .get(&key)
                     .unwrap_or_else(|| Value::Map(Map::new()));
-                identity.insert(self.name.as_str(), value);
+                identity.insert(&self.name, value);
             }
         }
         Ok(())

@@ -324,7 +324,7 @@ impl RedisSession {
                 Value::Map(m)
             })
             .collect();
-        env.set(self.env_key.as_str(), Value::from(list));
+        env.set(&self.env_key, Value::from(list));
     }
 
     fn maybe_refresh(&self, env: &mut Environ, authorization: &str, ttl: Option<i64>) {
