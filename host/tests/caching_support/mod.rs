@@ -99,7 +99,9 @@ impl Server {
         }
     }
 
-    /// Stops (SIGSTOP) or continues (SIGCONT) the process: a hung server.
+    /// Stops (SIGSTOP) or continues (SIGCONT) the process: a hung server. Returns once every
+    /// thread of the server is in that state: `kill` only queues the signal, and a worker
+    /// thread busy on another core can still answer a request or two before it stops.
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
@@ -107,6 +109,29 @@ impl Server {
             .status()
             .expect("run kill");
         assert!(status.success());
+        let want_stopped = match sig {
+            "STOP" => true,
+            "CONT" => false,
+            _ => return,
+        };
+        let end = Instant::now() + Duration::from_secs(5);
+        while self.all_threads_stopped() != want_stopped {
+            assert!(Instant::now() < end, "{} never reached SIG{sig}", self.kind);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Whether every thread of the process is stopped (`T` in `/proc/PID/task/*/stat`).
+    fn all_threads_stopped(&self) -> bool {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).expect("task list");
+        tasks.flatten().all(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // `pid (comm) STATE …`; comm may hold spaces and parentheses, so read after the
+            // last `)`.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "T" || state == "t")
+        })
     }
 
     /// Starts the same kind of server again on the same address (an empty one).
