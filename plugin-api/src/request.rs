@@ -240,7 +240,7 @@ impl Environ {
 
     /// Stores an extra value (e.g. `REMOTE_USER_TOKENS`); a literal key is borrowed, see
     /// [`Key`](crate::value::Key).
-    pub fn set(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+    pub fn set<K: AsRef<str> + Into<Key>>(&mut self, key: K, value: impl Into<Value>) {
         self.values.insert(key, value);
     }
 

@@ -347,10 +347,12 @@ impl Map {
     /// copied when it is new). Returns the previous value.
     ///
     /// A literal key is borrowed, any other is owned (see [`Key`]).
-    pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) -> Option<Value> {
-        let key = key.into();
+    pub fn insert<K>(&mut self, key: K, value: impl Into<Value>) -> Option<Value>
+    where
+        K: AsRef<str> + Into<Key>,
+    {
         let value = value.into();
-        if let Some(slot) = self.get_mut(&key) {
+        if let Some(slot) = self.get_mut(key.as_ref()) {
             return Some(std::mem::replace(slot, value));
         }
         if self.entries.capacity() == 0 {
@@ -358,7 +360,10 @@ impl Map {
             // `Vec` and back: a fresh one with room for a few keys costs a third of that.
             self.entries = RVec::with_capacity(4);
         }
-        self.entries.push(Entry { key, value });
+        self.entries.push(Entry {
+            key: key.into(),
+            value,
+        });
         None
     }
 
@@ -406,7 +411,7 @@ impl fmt::Debug for Map {
     }
 }
 
-impl<K: Into<Key>, V: Into<Value>> FromIterator<(K, V)> for Map {
+impl<K: AsRef<str> + Into<Key>, V: Into<Value>> FromIterator<(K, V)> for Map {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut m = Map::new();
         for (k, v) in iter {
@@ -585,6 +590,10 @@ mod tests {
         assert_eq!(Key::from("mail"), Key::from(name.clone()));
         assert_eq!(m.get("mail"), Some(&Value::Int(2)));
         assert_eq!(m, copy);
+        // Replacing a value keeps the key it had: a `String` key is not copied then.
+        m.insert(String::from("tokens"), 3i64);
+        assert_eq!(m.keys().next().unwrap().as_ptr(), LITERAL.as_ptr());
+        assert_eq!(m.get("tokens"), Some(&Value::Int(3)));
     }
 
     #[test]
