@@ -17,7 +17,14 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 args=("$@")
 count_n() {
-  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" "$inproc" "${args[@]}" "$1" >/dev/null 2>"$out/log.$1"
+  # A harness that fails (a bad who.ini, request JSON that does not parse) must not print a
+  # count: both runs would stop at the same point and their difference would look like one.
+  if ! valgrind --tool=callgrind --error-exitcode=0 --callgrind-out-file="$out/cg.$1" \
+    "$inproc" "${args[@]}" "$1" >/dev/null 2>"$out/log.$1"; then
+    echo "inprocess_bench failed ($*):" >&2
+    grep -v '^==' "$out/log.$1" | head -20 >&2
+    exit 1
+  fi
   awk '/Collected :/ {print $4}' "$out/log.$1"
 }
 a="$(count_n 1000)"

@@ -24,14 +24,14 @@ pub(crate) struct VerifiedTickets {
     /// forged ticket lands in a slot nobody can predict, so whether a lookup finds an entry
     /// to compare against says nothing about how close a forgery is. Only a ticket carrying
     /// the exact digest of a remembered one shares its slot, and a hit needs the whole text.
-    hasher: RandomState,
+    slot_key: SlotKey,
     slots: Mutex<Slots>,
 }
 
 /// Slot key → the client address and the whole ticket text that verified.
 type Slots = HashMap<u64, (ClientIp, Box<str>), BuildHasherDefault<KeyedAlready>>;
 
-/// The map's hasher for slot keys that are already [`VerifiedTickets::hasher`]'s keyed
+/// The map's hasher for slot keys that are already [`SlotKey`]'s keyed
 /// hashes: passes them through rather than hashing them a second time (a second SipHash
 /// was a tenth of a cached `identify`).
 #[derive(Default)]
@@ -52,12 +52,62 @@ impl Hasher for KeyedAlready {
     }
 }
 
+/// The keyed hash that picks a ticket's slot.
+///
+/// Not SipHash (std's `RandomState`), which cost about 250 instructions per digest, two digests
+/// per request (`identify`, then `remember`): a multiply-fold of the digest's 8-byte words
+/// with two random 64-bit keys costs a few dozen. Flooding the map is not a concern that
+/// needs SipHash here: only tickets whose digest verified are inserted, and a digest made
+/// with this plugin's secret is not the client's to choose; a forged digest is only looked
+/// up, and hashbrown's probe length for any looked-up key is bounded by the table's load.
+/// The keys keep slots unpredictable for everyone outside the process (see the
+/// `slot_key` field of [`VerifiedTickets`]).
+struct SlotKey([u64; 2]);
+
+impl SlotKey {
+    /// Two keys drawn from the process's random source (std seeds `RandomState` from the
+    /// OS), different for every plugin value.
+    fn random() -> Self {
+        let state = RandomState::new();
+        SlotKey([state.hash_one(0x5107_u64), state.hash_one(0x6b65_u64)])
+    }
+
+    /// The slot of `digest` (the ticket's hex digest, 32 to 128 bytes).
+    fn of(&self, digest: &[u8]) -> u64 {
+        let [k0, k1] = self.0;
+        let mut h = k0 ^ (digest.len() as u64).wrapping_mul(FOLD);
+        let mut words = digest.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().expect("chunks_exact gives 8 bytes"));
+            h = fold(h ^ w, k1);
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            h = fold(h ^ u64::from_le_bytes(last), k1);
+        }
+        fold(h, k0)
+    }
+}
+
+/// An odd constant with well-mixed bits (2^64 / the golden ratio).
+const FOLD: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// One round: the full 128-bit product of `x` and the key, its halves folded together, so
+/// every input bit moves both halves of the result.
+#[inline]
+fn fold(x: u64, key: u64) -> u64 {
+    let p = u128::from(x ^ key).wrapping_mul(u128::from(FOLD));
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
 impl VerifiedTickets {
     /// Remembers up to `capacity` tickets; `0` remembers none (every use is verified).
     pub(crate) fn new(capacity: usize) -> Self {
         VerifiedTickets {
             capacity,
-            hasher: RandomState::new(),
+            slot_key: SlotKey::random(),
             slots: Mutex::new(HashMap::default()),
         }
     }
@@ -74,7 +124,7 @@ impl VerifiedTickets {
             return parse_ticket(secret, ticket, ip, algo);
         }
         let digest = &ticket.as_bytes()[..ticket.len().min(algo.hex_len())];
-        let key = self.hasher.hash_one(digest);
+        let key = self.slot_key.of(digest);
         let seen = {
             let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.get(&key).is_some_and(|(seen_ip, seen)| {
@@ -101,6 +151,32 @@ mod tests {
 
     fn mint(secret: &[u8], user: &str, ip: &ClientIp) -> String {
         crate::ticket::mint(secret, DigestAlgo::Md5, ip, 1_700_000_000, user, &[], "").unwrap()
+    }
+
+    #[test]
+    fn slots_spread_and_depend_on_every_byte_and_the_key() {
+        let key = SlotKey::random();
+        // Distinct digests (as hex, like a ticket's) get distinct slots.
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000u32 {
+            let digest = format!("{:032x}", u128::from(i).wrapping_mul(0x1234_5678_9abc_def1));
+            assert!(seen.insert(key.of(digest.as_bytes())), "collision at {i}");
+        }
+        // Flipping any one bit of a digest, of any length, moves it to another slot.
+        for len in [32usize, 64, 128, 13] {
+            let digest: Vec<u8> = (0..len).map(|i| b'a' + (i % 6) as u8).collect();
+            let slot = key.of(&digest);
+            for byte in 0..len {
+                let mut other = digest.clone();
+                other[byte] ^= 1;
+                assert_ne!(key.of(&other), slot, "len {len}, byte {byte}");
+            }
+            // A shorter prefix is another slot too (the length is folded in).
+            assert_ne!(key.of(&digest[..len - 1]), slot);
+        }
+        // Another plugin value's keys put the same digest elsewhere.
+        let digest = b"0123456789abcdef0123456789abcdef";
+        assert_ne!(SlotKey::random().of(digest), key.of(digest));
     }
 
     #[test]
