@@ -219,52 +219,112 @@ pub(crate) struct Provenance {
     pub(crate) nginx: bool,
 }
 
-/// Builds the request plugins see from an HTTP request and its TCP peer.
+/// Builds the request plugins see from an HTTP request and its TCP peer, owned: for calls
+/// that may move to another thread ([`WhoApi`](super::WhoApi)). See [`rebuild`].
 pub(crate) fn snapshot(
     parts: &Parts,
     peer: Option<SocketAddr>,
     trusted: &TrustedProxies,
     mode: Rebuild,
 ) -> (OwnedRequest, Provenance) {
+    let (req, prov) = rebuild(parts, peer, trusted, mode);
+    (req.into_owned(), prov)
+}
+
+/// The request plugins see, borrowing its text from the HTTP request wherever that is the
+/// text plugins see (everything but a latin-1 header, a lowercased scheme or an uppercased
+/// method). [`snapshot`] copies it; forward-auth lends it to its inline attempt as it is,
+/// which saves copying every header name and value on the hot path (about 2 000 of the
+/// 30 000 instructions of a forward-auth request).
+pub(crate) struct RebuiltRequest<'a> {
+    method: Cow<'a, str>,
+    scheme: Cow<'a, str>,
+    host: Cow<'a, str>,
+    path: Cow<'a, str>,
+    query: Cow<'a, str>,
+    remote_addr: String,
+    headers: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl RebuiltRequest<'_> {
+    /// An owned copy, for calls that outlive the HTTP request or move to another thread.
+    pub(crate) fn into_owned(self) -> OwnedRequest {
+        OwnedRequest {
+            method: self.method.into_owned(),
+            scheme: self.scheme.into_owned(),
+            host: self.host.into_owned(),
+            path: self.path.into_owned(),
+            query: self.query.into_owned(),
+            remote_addr: self.remote_addr,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    /// Runs `f` with the plugins' view of this request (as [`OwnedRequest::with_view`]).
+    pub(crate) fn with_view<R>(&self, f: impl FnOnce(rewho_plugin_api::Request<'_>) -> R) -> R {
+        let headers: Vec<rewho_plugin_api::Header<'_>> = self
+            .headers
+            .iter()
+            .map(|(n, v)| rewho_plugin_api::Header {
+                name: (*n).into(),
+                value: v.as_ref().into(),
+            })
+            .collect();
+        f(rewho_plugin_api::Request {
+            method: self.method.as_ref().into(),
+            scheme: self.scheme.as_ref().into(),
+            host: self.host.as_ref().into(),
+            path: self.path.as_ref().into(),
+            query: self.query.as_ref().into(),
+            remote_addr: self.remote_addr.as_str().into(),
+            headers: headers.as_slice().into(),
+        })
+    }
+}
+
+/// Builds the request plugins see from an HTTP request and its TCP peer, borrowing from
+/// `parts` (see [`RebuiltRequest`]).
+pub(crate) fn rebuild<'a>(
+    parts: &'a Parts,
+    peer: Option<SocketAddr>,
+    trusted: &TrustedProxies,
+    mode: Rebuild,
+) -> (RebuiltRequest<'a>, Provenance) {
     let headers = &parts.headers;
-    let mut req = OwnedRequest {
-        method: parts.method.as_str().to_owned(),
-        scheme: parts
-            .uri
-            .scheme_str()
-            .unwrap_or("http")
-            .to_ascii_lowercase(),
-        host: parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| text(headers.get(http::header::HOST)).map(Cow::into_owned))
-            .unwrap_or_default(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
+    let mut req = RebuiltRequest {
+        method: Cow::Borrowed(parts.method.as_str()),
+        scheme: lowercase(Cow::Borrowed(parts.uri.scheme_str().unwrap_or("http"))),
+        host: match parts.uri.authority() {
+            Some(a) => Cow::Borrowed(a.as_str()),
+            None => text(headers.get(http::header::HOST)).unwrap_or_default(),
+        },
+        path: Cow::Borrowed(parts.uri.path()),
+        query: Cow::Borrowed(parts.uri.query().unwrap_or_default()),
         remote_addr: peer.map(|p| ip_text(p.ip())).unwrap_or_default(),
         headers: Vec::with_capacity(headers.len()),
     };
     let mut proxy = ProxyHeaders::default();
     for (name, value) in headers {
         proxy.note(name.as_str(), value);
-        req.headers
-            .push((name.as_str().to_owned(), header_text(value).into_owned()));
+        req.headers.push((name.as_str(), header_text(value)));
     }
     let mut prov = Provenance::default();
-    let Some(peer) = peer.filter(|p| trusted.contains(p.ip())) else {
+    if !peer.is_some_and(|p| trusted.contains(p.ip())) {
         return (req, prov);
-    };
-    let _ = peer;
+    }
     prov.trusted = true;
     if let Some(proto) = text(proxy.forwarded_proto) {
-        let proto = proto.split(',').next().unwrap_or("").trim();
+        let proto = narrow(proto, |p| p.split(',').next().unwrap_or("").trim());
         if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("https") {
-            req.scheme = proto.to_ascii_lowercase();
+            req.scheme = lowercase(proto);
         }
     }
     if let Some(host) = text(proxy.forwarded_host) {
-        req.host = host.split(',').next().unwrap_or("").trim().to_owned();
+        req.host = narrow(host, |h| h.split(',').next().unwrap_or("").trim());
     }
     if let Some(ip) = forwarded_client(headers, &proxy, trusted) {
         req.remote_addr = ip_text(ip);
@@ -274,23 +334,51 @@ pub(crate) fn snapshot(
         let uri = text(proxy.original_uri);
         prov.nginx = method.is_some() || uri.is_some();
         if let Some(m) = method.or_else(|| text(proxy.forwarded_method)) {
-            req.method = m.to_ascii_uppercase();
+            req.method = uppercase(m);
         }
         if let Some(url) = text(proxy.original_url) {
             // `scheme://host/path?query` (Authelia-style nginx configs send this).
-            if let Some((scheme, rest)) = url.split_once("://") {
-                let (host, target) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-                req.scheme = scheme.to_ascii_lowercase();
-                req.host = host.to_owned();
+            if let Some(at) = url.find("://") {
+                let rest = narrow(url.clone(), |u| &u[at + 3..]);
+                let slash = rest.find('/');
+                req.scheme = lowercase(narrow(url, |u| &u[..at]));
+                req.host = narrow(rest.clone(), |r| slash.map_or(r, |i| &r[..i]));
+                let target = narrow(rest, |r| slash.map_or("/", |i| &r[i..]));
                 set_target(&mut req, target);
                 prov.nginx = true;
             }
         }
         if let Some(target) = uri.or_else(|| text(proxy.forwarded_uri)) {
-            set_target(&mut req, &target);
+            set_target(&mut req, target);
         }
     }
     (req, prov)
+}
+
+/// The part of `text` that `part` picks, borrowed when `text` is.
+fn narrow<'a>(text: Cow<'a, str>, part: impl for<'s> Fn(&'s str) -> &'s str) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(s) => Cow::Borrowed(part(s)),
+        Cow::Owned(s) => Cow::Owned(part(&s).to_owned()),
+    }
+}
+
+/// `text` in ASCII lowercase, borrowed when it already is.
+fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        text
+    }
+}
+
+/// `text` in ASCII uppercase, borrowed when it already is.
+fn uppercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(text.to_ascii_uppercase())
+    } else {
+        text
+    }
 }
 
 /// `ip` (IPv4-mapped IPv6 as IPv4) as text. Formatting an address costs more than copying
@@ -322,14 +410,16 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn set_target(req: &mut OwnedRequest, target: &str) {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+/// Sets path and query from a request target (`/path?query`; a missing leading `/` is added).
+fn set_target<'a>(req: &mut RebuiltRequest<'a>, target: Cow<'a, str>) {
+    let q = target.find('?');
+    let path = narrow(target.clone(), |t| q.map_or(t, |i| &t[..i]));
+    req.query = narrow(target, |t| q.map_or("", |i| &t[i + 1..]));
     req.path = if path.starts_with('/') {
-        path.to_owned()
+        path
     } else {
-        format!("/{path}")
+        Cow::Owned(format!("/{path}"))
     };
-    req.query = query.to_owned();
 }
 
 /// The names of downstream headers that are stripped from every incoming request: the user
@@ -619,6 +709,68 @@ mod tests {
         assert_eq!(r.host, "h.example:8443");
         assert_eq!((r.path.as_str(), r.query.as_str()), ("/x", "y"));
         assert_eq!(r.remote_addr, "192.0.2.1");
+    }
+
+    #[test]
+    fn original_url_latin1_and_case_are_rebuilt_alike_borrowed_and_owned() {
+        let mut p = parts(
+            "/_rewho/auth",
+            &[
+                ("x-original-url", "HTTPS://App.Example:8443/a/b?c=d"),
+                ("x-forwarded-proto", "HTTPS, http"),
+                ("x-forwarded-method", "patch"),
+                ("x-forwarded-host", " h1.example , h2.example"),
+            ],
+        );
+        p.headers.insert(
+            "x-latin",
+            HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is a valid value"),
+        );
+        let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let trusted = TrustedProxies::loopback();
+        let (borrowed, prov) = rebuild(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        assert!(prov.nginx, "X-Original-URL comes from nginx");
+        let seen = |r: rewho_plugin_api::Request<'_>| {
+            let h: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .map(|h| (h.name.to_string(), h.value.to_string()))
+                .collect();
+            (
+                [r.method, r.scheme, r.host, r.path, r.query, r.remote_addr].map(|t| t.to_string()),
+                h,
+            )
+        };
+        let (fields, headers) = borrowed.with_view(seen);
+        assert_eq!(
+            fields,
+            [
+                "PATCH",
+                "https",
+                "App.Example:8443",
+                "/a/b",
+                "c=d",
+                "127.0.0.1"
+            ]
+            .map(String::from)
+        );
+        assert!(headers.contains(&("x-latin".to_owned(), "caf\u{e9}".to_owned())));
+        let owned = borrowed.into_owned();
+        assert_eq!(owned.with_view(seen), (fields, headers));
+
+        // A target without its leading slash gets one; X-Forwarded-Uri's query is split off.
+        let p = parts(
+            "/_rewho/auth",
+            &[
+                ("x-forwarded-uri", "page?x=1"),
+                ("x-forwarded-host", " h1 , h2"),
+            ],
+        );
+        let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        assert_eq!(
+            (r.path.as_str(), r.query.as_str(), r.host.as_str()),
+            ("/page", "x=1", "h1")
+        );
     }
 
     #[test]

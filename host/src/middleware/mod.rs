@@ -60,7 +60,8 @@ pub use layer::WhoLayer;
 pub use service::WhoService;
 
 pub(crate) use edge::{
-    append_fields, header_text, snapshot, to_fields, Admission, HeaderGuard, Provenance, Rebuild,
+    append_fields, header_text, rebuild, snapshot, to_fields, Admission, HeaderGuard, Provenance,
+    Rebuild,
 };
 pub(crate) use service::{peer_of, timed_out, Outcome};
 

@@ -17,8 +17,10 @@ use tracing::Instrument;
 use super::pages;
 use super::proxy::{html, plain};
 use super::AppState;
-use crate::middleware::{append_fields, peer_of, snapshot, Outcome, Provenance, Rebuild, WhoApi};
-use crate::{Egress, Ingress, REMOTE_USER_HEADER};
+use crate::middleware::{
+    append_fields, peer_of, rebuild, snapshot, Outcome, Provenance, Rebuild, WhoApi,
+};
+use crate::{Api, Egress, Ingress, REMOTE_USER_HEADER};
 
 fn with_outcome(mut r: Response<Body>, outcome: Outcome) -> Response<Body> {
     r.extensions_mut().insert(outcome);
@@ -69,39 +71,66 @@ pub(crate) async fn serve_forward_auth<B>(
     r
 }
 
+/// What forward-auth answers for the request `api` serves: its identifier's response, or
+/// the user with the downstream and remember headers, or the challenge. A plain `fn`, since
+/// a request may run it twice (inline, then again on a blocking thread).
+fn decide(api: &mut Api<'_>) -> Verdict {
+    match api.ingress() {
+        Ingress::Respond(r) => Verdict::Respond(r),
+        Ingress::Continue | Ingress::PassThrough => match api.userid() {
+            Some(user) => {
+                let user = user.to_display_string();
+                let edits = api.environ().downstream_edits().to_vec();
+                match api.egress(200, &[]) {
+                    Egress::Remember(remember) => Verdict::Allow {
+                        user,
+                        edits,
+                        remember,
+                    },
+                    Egress::Challenge(r) => Verdict::Challenge(r),
+                    Egress::NoChallenger => Verdict::Deny,
+                }
+            }
+            None => match api.egress(401, &[]) {
+                Egress::Challenge(r) => Verdict::Challenge(r),
+                Egress::Remember(_) | Egress::NoChallenger => Verdict::Deny,
+            },
+        },
+    }
+}
+
 /// The forward-auth answer for one request: 200 with `X-Remote-User`, the plugins'
 /// downstream headers and the remember headers; or the challenge (never a 2xx); or a bare
 /// 401 when nobody challenges.
+///
+/// Chains that run inline (CPU-only ones, and I/O ones whose plugins ask before they block)
+/// see the request borrowed from `parts`; only a request that must move to a blocking thread
+/// is copied, into the [`WhoApi`] that runs it there, as every other edge does.
 async fn forward_auth_answer(
     app: &AppState,
     parts: &http::request::Parts,
     peer: Option<SocketAddr>,
 ) -> (Response<Body>, Outcome) {
-    let (api, prov) = api_for(app, parts, peer, Rebuild::ForwardAuth);
-    let verdict = api
-        .try_run_repeatable(|api| match api.ingress() {
-            Ingress::Respond(r) => Verdict::Respond(r),
-            Ingress::Continue | Ingress::PassThrough => match api.userid() {
-                Some(user) => {
-                    let user = user.to_display_string();
-                    let edits = api.environ().downstream_edits().to_vec();
-                    match api.egress(200, &[]) {
-                        Egress::Remember(remember) => Verdict::Allow {
-                            user,
-                            edits,
-                            remember,
-                        },
-                        Egress::Challenge(r) => Verdict::Challenge(r),
-                        Egress::NoChallenger => Verdict::Deny,
-                    }
-                }
-                None => match api.egress(401, &[]) {
-                    Egress::Challenge(r) => Verdict::Challenge(r),
-                    Egress::Remember(_) | Egress::NoChallenger => Verdict::Deny,
-                },
-            },
-        })
-        .await;
+    let loaded = app.shared.load();
+    let (request, prov) = rebuild(parts, peer, &loaded.trusted, Rebuild::ForwardAuth);
+    let factory = &loaded.factory;
+    let inline = if !factory.does_io() {
+        Some(request.with_view(|view| decide(&mut factory.api(view))))
+    } else if factory.inline_first() {
+        let attempt =
+            crate::inline::attempt(|| request.with_view(|view| decide(&mut factory.api(view))));
+        factory.observe_inline(attempt.is_some());
+        attempt
+    } else {
+        None
+    };
+    let verdict = match inline {
+        Some(verdict) => Ok(verdict),
+        None => {
+            let api = WhoApi::new(loaded.clone(), Arc::new(request.into_owned()));
+            api.try_run(decide).await
+        }
+    };
     let Ok(verdict) = verdict else {
         return (
             crate::middleware::timed_out().map(Body::new),
