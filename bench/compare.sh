@@ -86,12 +86,10 @@ cp "$work/tkt.ini" "$work/tkt.py.ini"
 cookie="$(mint_cookie bench-secret-0123456789)"
 basic="Basic $(printf 'alice:secret' | base64)"
 
-n_py=3000; n_rs=300000; n_bc=20; dur=10
+# Each cell is the median of $rounds runs, the sides taking turns, so a burst of load from
+# elsewhere on the machine moves one run of each side rather than a whole column.
+n_py=3000; n_rs=300000; n_bc=20; dur=5; rounds=3
 [ "$quick" = 1 ] && { n_py=500; n_rs=30000; n_bc=5; dur=3; rounds=1; }
-
-# Each cell is the median of $rounds runs, the three sides taking turns, so a burst of load
-# from elsewhere on the machine moves one run of each side rather than a whole column.
-rounds=3
 row() { # name ini request-json py-iterations rs-iterations
   local p=() r=() s=() i
   for i in $(seq "$rounds"); do
@@ -164,14 +162,30 @@ stop_pair() {
 }
 
 http_row() { # name header [url of the right-hand server, default rewho's forward-auth]
-  local prps pp99 rrps rp99
-  read -r prps pp99 <<<"$(wrk_run "http://127.0.0.1:$pport/" "$2")"
-  read -r rrps rp99 <<<"$(wrk_run "${3:-http://127.0.0.1:$rport/_rewho/auth}" "$2")"
-  "$py" -c 'import sys; n, pr, pp, rr, rp = sys.argv[1:]; print(f"| {n} | {float(pr):.0f} | {pp} | {float(rr):.0f} | {rp} | {float(rr)/float(pr):.1f}× |")' \
-    "$1" "$prps" "$pp99" "$rrps" "$rp99"
+  # $rounds runs of each side, taking turns; each column is the median of its runs (req/s
+  # and p99 separately), and the ratio is that of the two medians.
+  local p=() r=() i
+  for ((i = 0; i < rounds; i++)); do
+    p+=("$(wrk_run "http://127.0.0.1:$pport/" "$2")")
+    r+=("$(wrk_run "${3:-http://127.0.0.1:$rport/_rewho/auth}" "$2")")
+  done
+  "$py" - "$1" "$rounds" "${p[@]}" "${r[@]}" <<'PY'
+import statistics, sys
+name, n = sys.argv[1], int(sys.argv[2])
+runs = [a.split() for a in sys.argv[3:]]
+def ms(t):  # wrk's latency: 850.00us, 1.20ms, 1.01s
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if t.endswith(unit):
+            return float(t[: -len(unit)]) * scale
+    raise ValueError(t)
+def side(rs):
+    return statistics.median(float(r[0]) for r in rs), statistics.median(ms(r[1]) for r in rs)
+(prps, pp99), (rrps, rp99) = side(runs[:n]), side(runs[n:])
+print(f"| {name} | {prps:.0f} | {pp99:.2f}ms | {rrps:.0f} | {rp99:.2f}ms | {rrps / prps:.1f}× |")
+PY
 }
 
-echo "## Over HTTP (wrk defaults: 2 threads, 10 connections, ${dur}s per cell; same machine)"
+echo "## Over HTTP (wrk defaults: 2 threads, 10 connections; median of $rounds runs of ${dur}s per cell, the sides taking turns; same machine)"
 echo
 echo "| request | gunicorn ($(nproc) workers) + repoze.who, req/s | p99 | rewho serve /_rewho/auth, req/s | p99 | rewho / repoze.who |"
 echo "|---|---|---|---|---|---|"
