@@ -18,6 +18,7 @@ pub mod creds_http;
 pub mod fuzzing;
 mod inline;
 mod loader;
+pub mod logline;
 #[cfg(feature = "server")]
 mod middleware;
 mod registry;

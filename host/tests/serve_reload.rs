@@ -201,9 +201,11 @@ async fn a_broken_config_is_refused_with_its_error_and_the_old_one_keeps_serving
         .lines()
         .find(|l| l.contains("colour"))
         .unwrap_or_else(|| panic!("the error is not logged:\n{log}"));
-    // `<file>:<line>: [plugin:md]: unknown option `colour`...`
+    // `<file>:<line>: [plugin:md]: unknown option `colour`...` (after `<file>: cannot load
+    // the config:` and an escaped line break: a log line holds one event).
     let path = format!("{}:", site.ini().display());
-    let located = line.split_once(path.as_str()).is_some_and(|(_, rest)| {
+    let located = line.match_indices(path.as_str()).any(|(at, _)| {
+        let rest = &line[at + path.len()..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         digits > 0 && rest[digits..].starts_with(": [plugin:md]")
     });
