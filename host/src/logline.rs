@@ -11,10 +11,16 @@
 //!
 //! It is also stricter: control characters are escaped in every field, not only in the
 //! message, so no value (a request path, a user name) can start a fake log line.
+//!
+//! [`BatchedWriter`] takes the `write` system call off the request: lines are handed to a
+//! thread of their own, which writes whatever has gathered in one call.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -288,6 +294,168 @@ fn push_date_time(out: &mut String, secs: u64) {
     );
 }
 
+/// Log lines written by a thread of their own, many per `write` call: `rewho serve` writes an
+/// access line per request, and unbuffered stderr made that one more system call on the
+/// request's thread each time. Under wrk, 43 000 access lines took 2 983 `write` calls.
+///
+/// Nothing is dropped: a writer that falls behind (a full pipe) makes the logging threads
+/// wait once [`BatchedWriter::LIMIT`] bytes are pending, as an unbuffered `stderr` would. A
+/// line waits at most [`BatchedWriter::GATHER`] plus the write before it. Dropping the
+/// [`Flush`] that [`start`](Self::start) returns writes what is pending and stops the thread;
+/// lines logged after that are written directly.
+#[derive(Clone)]
+pub struct BatchedWriter {
+    shared: Arc<Shared>,
+}
+
+/// Writes what is pending and stops the writing thread, when dropped (see [`BatchedWriter`]).
+#[must_use = "dropping it at once stops the batching"]
+pub struct Flush {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    state: Mutex<Pending>,
+    /// The writing thread waits here for the first line after an empty spell.
+    ready: Condvar,
+    /// Logging threads wait here while [`BatchedWriter::LIMIT`] bytes are pending.
+    drained: Condvar,
+    out: Mutex<Box<dyn io::Write + Send>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// The writing thread is waiting on `ready`.
+    idle: bool,
+    closing: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_out(&self, bytes: &[u8]) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // A log line that cannot be written has nowhere else to go.
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+}
+
+impl BatchedWriter {
+    /// Pending bytes at which logging threads wait for the writer.
+    pub const LIMIT: usize = 1 << 20;
+    /// How long the writer lets lines gather after the first one, so that a busy server makes
+    /// one `write` per millisecond rather than one per line.
+    pub const GATHER: Duration = Duration::from_millis(1);
+
+    /// Starts the writing thread, writing to `out` (the binary passes stderr).
+    pub fn start(out: impl io::Write + Send + 'static) -> io::Result<(BatchedWriter, Flush)> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Pending::default()),
+            ready: Condvar::new(),
+            drained: Condvar::new(),
+            out: Mutex::new(Box::new(out)),
+        });
+        let on_thread = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("rewho-log".into())
+            .spawn(move || write_batches(&on_thread))?;
+        Ok((
+            BatchedWriter {
+                shared: shared.clone(),
+            },
+            Flush {
+                shared,
+                thread: Some(thread),
+            },
+        ))
+    }
+
+    fn append(&self, line: &[u8]) {
+        let mut pending = self.shared.lock();
+        while pending.bytes.len() >= Self::LIMIT && !pending.closing {
+            pending = self
+                .shared
+                .drained
+                .wait(pending)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if pending.closing {
+            drop(pending);
+            self.shared.write_out(line);
+            return;
+        }
+        let wake = pending.bytes.is_empty() && pending.idle;
+        pending.bytes.extend_from_slice(line);
+        drop(pending);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+fn write_batches(shared: &Shared) {
+    let mut batch = Vec::new();
+    loop {
+        let closing = {
+            let mut pending = shared.lock();
+            while pending.bytes.is_empty() && !pending.closing {
+                pending.idle = true;
+                pending = shared
+                    .ready
+                    .wait(pending)
+                    .unwrap_or_else(|e| e.into_inner());
+                pending.idle = false;
+            }
+            if pending.bytes.is_empty() {
+                return;
+            }
+            pending.closing
+        };
+        if !closing {
+            std::thread::sleep(BatchedWriter::GATHER);
+        }
+        std::mem::swap(&mut shared.lock().bytes, &mut batch);
+        shared.drained.notify_all();
+        shared.write_out(&batch);
+        batch.clear();
+    }
+}
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.shared.lock().closing = true;
+        self.shared.ready.notify_one();
+        self.shared.drained.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One log line on its way to the writing thread.
+pub struct Line<'a>(&'a BatchedWriter);
+
+impl io::Write for Line<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.append(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedWriter {
+    type Writer = Line<'a>;
+    fn make_writer(&'a self) -> Line<'a> {
+        Line(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,5 +602,44 @@ mod tests {
         assert_eq!(at(253_402_300_799, 0), "9999-12-31T23:59:59.000000Z ");
         // The cached second is redone when the second changes, on the same thread.
         assert_eq!(at(1, 0), "1970-01-01T00:00:01.000000Z ");
+    }
+
+    #[test]
+    fn batched_lines_all_arrive_whole_and_in_order() {
+        let sink = Captured::default();
+        let (writer, flush) = BatchedWriter::start(sink.clone()).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        let line = format!("thread {t} line {i} {}\n", "x".repeat(i % 300));
+                        io::Write::write_all(&mut writer.make_writer(), line.as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(flush);
+        // Written after the flush: straight through.
+        io::Write::write_all(&mut writer.make_writer(), b"late\n").unwrap();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let mut next = [0usize; 4];
+        let mut lines = text.lines();
+        for _ in 0..20_000 {
+            let line = lines.next().expect("every line arrives");
+            let mut words = line.split(' ');
+            assert_eq!(words.next(), Some("thread"), "{line}");
+            let t: usize = words.next().unwrap().parse().unwrap();
+            assert_eq!(words.next(), Some("line"));
+            let i: usize = words.next().unwrap().parse().unwrap();
+            assert_eq!(i, next[t], "thread {t}'s lines keep their order");
+            assert_eq!(words.next().map(str::len), Some(i % 300), "{line}");
+            next[t] += 1;
+        }
+        assert_eq!(lines.next(), Some("late"));
+        assert_eq!(lines.next(), None);
     }
 }

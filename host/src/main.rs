@@ -43,7 +43,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `serve` logs a line per request: batched on a thread of its own, written out when
+    // `main` returns. The one-shot commands write theirs as they come, in step with their
+    // own output.
+    let _flush = init_logging(matches!(cli.command, Command::Serve(_)));
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve(args) => cli::serve(args),
@@ -51,24 +54,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(batched: bool) -> Option<rewho::logline::Flush> {
+    use rewho::logline::{BatchedWriter, LineFields, LineFormat};
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("REWHO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let lines = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A terminal gets tracing-subscriber's coloured lines; files, pipes and journals get the
-    // same layout from `LineFormat`, which costs a fraction of it per line (one access line
-    // per request at the default level).
-    let _ = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        lines.with_ansi(true).try_init()
-    } else {
-        lines
-            .with_ansi(false)
-            .event_format(rewho::logline::LineFormat)
-            .fmt_fields(rewho::logline::LineFields)
-            .try_init()
-    };
+    let lines = tracing_subscriber::fmt().with_env_filter(filter);
+    // A terminal gets tracing-subscriber's coloured lines, as they come; files, pipes and
+    // journals get the same layout from `LineFormat`, which costs a fraction of it per line.
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let _ = lines
+            .with_writer(std::io::stderr)
+            .with_ansi(true)
+            .try_init();
+        return None;
+    }
+    let lines = lines
+        .with_ansi(false)
+        .event_format(LineFormat)
+        .fmt_fields(LineFields);
+    match batched.then(|| BatchedWriter::start(std::io::stderr())) {
+        Some(Ok((writer, flush))) => {
+            let _ = lines.with_writer(writer).try_init();
+            Some(flush)
+        }
+        _ => {
+            let _ = lines.with_writer(std::io::stderr).try_init();
+            None
+        }
+    }
 }
 
 fn check(config: &std::path::Path) -> ExitCode {
