@@ -806,12 +806,24 @@ impl ApiFactory {
         self.inner.does_io && !self.inner.unannounced_io
     }
 
-    /// Tells the observer how an inline attempt ended.
+    /// Runs `f` on this thread when the chains allow it: CPU-only chains always, I/O chains
+    /// whose plugins ask before they block ([`inline_first`](Self::inline_first)) as an
+    /// attempt that ends in `None` when one of them asked (what `f` changed must then be
+    /// thrown away, and `f` run again where blocking is fine); `None` at once for chains
+    /// with I/O that does not ask. The edges' one policy for where a request runs.
     #[cfg(feature = "server")]
-    pub(crate) fn observe_inline(&self, kept: bool) {
-        if let Some(o) = &self.inner.observer {
-            o.inline_attempt(kept);
+    pub(crate) fn run_inline<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        if !self.does_io() {
+            return Some(f());
         }
+        if !self.inline_first() {
+            return None;
+        }
+        let attempt = crate::inline::attempt(f);
+        if let Some(o) = &self.inner.observer {
+            o.inline_attempt(attempt.is_some());
+        }
+        attempt
     }
 
     /// `[general] call_timeout`: how long an edge waits for one plugin call of an I/O chain

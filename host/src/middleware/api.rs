@@ -182,9 +182,8 @@ impl WhoApi {
         if self.inline_first {
             let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
             let before = slot.state.clone();
-            let attempt = crate::inline::attempt(|| Self::lend(&mut slot, &f));
-            slot.loaded.factory.observe_inline(attempt.is_some());
-            match attempt {
+            let factory = slot.loaded.factory.clone();
+            match factory.run_inline(|| Self::lend(&mut slot, &f)) {
                 Some(out) => return Ok(out),
                 None => slot.state = before,
             }

@@ -114,16 +114,7 @@ async fn forward_auth_answer(
     let loaded = app.shared.load();
     let (request, prov) = rebuild(parts, peer, &loaded.trusted, Rebuild::ForwardAuth);
     let factory = &loaded.factory;
-    let inline = if !factory.does_io() {
-        Some(request.with_view(|view| decide(&mut factory.api(view))))
-    } else if factory.inline_first() {
-        let attempt =
-            crate::inline::attempt(|| request.with_view(|view| decide(&mut factory.api(view))));
-        factory.observe_inline(attempt.is_some());
-        attempt
-    } else {
-        None
-    };
+    let inline = factory.run_inline(|| request.with_view(|view| decide(&mut factory.api(view))));
     let verdict = match inline {
         Some(verdict) => Ok(verdict),
         None => {
