@@ -52,22 +52,51 @@ impl OwnedRequest {
 
     /// Runs `f` with a borrowed view of this request.
     pub fn with_view<R>(&self, f: impl FnOnce(Request<'_>) -> R) -> R {
-        let headers: Vec<Header<'_>> = self
-            .headers
-            .iter()
-            .map(|(n, v)| Header {
-                name: n.as_str().into(),
-                value: v.as_str().into(),
-            })
-            .collect();
-        f(Request {
-            method: self.method.as_str().into(),
-            scheme: self.scheme.as_str().into(),
-            host: self.host.as_str().into(),
-            path: self.path.as_str().into(),
-            query: self.query.as_str().into(),
-            remote_addr: self.remote_addr.as_str().into(),
-            headers: headers.as_slice().into(),
-        })
+        lend_view(
+            RequestText {
+                method: &self.method,
+                scheme: &self.scheme,
+                host: &self.host,
+                path: &self.path,
+                query: &self.query,
+                remote_addr: &self.remote_addr,
+            },
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            f,
+        )
     }
+}
+
+/// The text of a request's parts other than its headers, borrowed from wherever it is kept.
+pub(crate) struct RequestText<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) scheme: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: &'a str,
+    pub(crate) remote_addr: &'a str,
+}
+
+/// Lends `f` the plugins' view of a request: the one place that lays out a plugin-api
+/// [`Request`] from text, for owned snapshots and borrowed rebuilds alike.
+pub(crate) fn lend_view<'a, R>(
+    text: RequestText<'a>,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    f: impl FnOnce(Request<'_>) -> R,
+) -> R {
+    let headers: Vec<Header<'_>> = headers
+        .map(|(name, value)| Header {
+            name: name.into(),
+            value: value.into(),
+        })
+        .collect();
+    f(Request {
+        method: text.method.into(),
+        scheme: text.scheme.into(),
+        host: text.host.into(),
+        path: text.path.into(),
+        query: text.query.into(),
+        remote_addr: text.remote_addr.into(),
+        headers: headers.as_slice().into(),
+    })
 }

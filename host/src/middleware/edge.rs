@@ -266,23 +266,18 @@ impl RebuiltRequest<'_> {
 
     /// Runs `f` with the plugins' view of this request (as [`OwnedRequest::with_view`]).
     pub(crate) fn with_view<R>(&self, f: impl FnOnce(rewho_plugin_api::Request<'_>) -> R) -> R {
-        let headers: Vec<rewho_plugin_api::Header<'_>> = self
-            .headers
-            .iter()
-            .map(|(n, v)| rewho_plugin_api::Header {
-                name: (*n).into(),
-                value: v.as_ref().into(),
-            })
-            .collect();
-        f(rewho_plugin_api::Request {
-            method: self.method.as_ref().into(),
-            scheme: self.scheme.as_ref().into(),
-            host: self.host.as_ref().into(),
-            path: self.path.as_ref().into(),
-            query: self.query.as_ref().into(),
-            remote_addr: self.remote_addr.as_str().into(),
-            headers: headers.as_slice().into(),
-        })
+        crate::request::lend_view(
+            crate::request::RequestText {
+                method: &self.method,
+                scheme: &self.scheme,
+                host: &self.host,
+                path: &self.path,
+                query: &self.query,
+                remote_addr: &self.remote_addr,
+            },
+            self.headers.iter().map(|(n, v)| (*n, v.as_ref())),
+            f,
+        )
     }
 }
 
