@@ -205,6 +205,14 @@ pids+=($!)
 wait_port "$fport"
 http_row "floor: hyper answering 200 unread, no auth (vs the cookie-only gunicorn cell)" \
   "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$fport/"
+# A lower floor: a bare httparse keep-alive loop (host/examples/parser_floor.rs), to show what
+# replacing hyper on the forward-auth endpoint could buy at most.
+bport="$(free_port)"
+"$parser_floor" "127.0.0.1:$bport" >/dev/null &
+pids+=($!)
+wait_port "$bport"
+http_row "floor: bare httparse loop answering 200, no auth (vs the cookie-only gunicorn cell)" \
+  "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$bport/"
 stop_pair
 echo
 machine_line

@@ -2,6 +2,7 @@
 #   $root     the workspace          $py       the bench venv's python (repoze.who, gunicorn)
 #   $rewho    release `rewho`        $inproc   release `inprocess_bench` example
 #   $floor    release `http_floor` example (an HTTP server that does nothing)
+#   $parser_floor  release `parser_floor` example (the same, a bare httparse loop, no hyper)
 #   $work     a temporary folder, removed on exit with every process in $pids
 #
 # Set-up, all automatic: Debian packages wrk, apache2-utils, python3-venv and valgrind
@@ -42,11 +43,12 @@ bench_venv() {
 bench_build() {
   if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     (cd "$root" && cargo build --quiet --release -p rewho --example inprocess_bench \
-      --example http_floor && cargo build --quiet --release --workspace)
+      --example http_floor --example parser_floor && cargo build --quiet --release --workspace)
   fi
   rewho="$root/target/release/rewho"
   inproc="$root/target/release/examples/inprocess_bench"
   floor="$root/target/release/examples/http_floor"
+  parser_floor="$root/target/release/examples/parser_floor"
 }
 
 bench_cleanup() {
