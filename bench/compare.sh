@@ -58,29 +58,7 @@ write_ini "$work/bcrypt.ini" "$work/passwd.bcrypt" "repoze.who.plugins.htpasswd:
 # {SHA} or bcrypt entries on Python 3 (see bench/pychecks.py); rewho auto-detects formats.
 sed 's/^check_fn = .*/check_fn = pychecks:sha1_check/' "$work/sha.ini" > "$work/sha.py.ini"
 sed 's/^check_fn = .*/check_fn = pychecks:bcrypt_check/' "$work/bcrypt.ini" > "$work/bcrypt.py.ini"
-# A cookie-only chain: no plugin that does I/O, so `rewho serve` runs it on its reactor
-# threads instead of tokio's blocking pool (htpasswd may stat/read its file).
-cat > "$work/tkt.ini" <<INI
-[general]
-request_classifier = repoze.who.classifiers:default_request_classifier
-challenge_decider = repoze.who.classifiers:default_challenge_decider
-
-[plugin:auth_tkt]
-use = repoze.who.plugins.auth_tkt:make_plugin
-secret = bench-secret-0123456789
-cookie_name = auth_tkt
-
-[plugin:basicauth]
-use = repoze.who.plugins.basicauth:make_plugin
-realm = bench
-
-[identifiers]
-plugins = auth_tkt
-[authenticators]
-plugins = auth_tkt
-[challengers]
-plugins = basicauth
-INI
+write_tkt_ini "$work/tkt.ini"
 cp "$work/tkt.ini" "$work/tkt.py.ini"
 
 cookie="$(mint_cookie bench-secret-0123456789)"
@@ -147,12 +125,7 @@ start_pair() { # ini (without .ini): starts gunicorn and rewho serve on it
   pids+=($!)
   wait_port "$pport"
   wait_port "$rport"
-  # Both must grant the cookie before anything is measured.
-  local url got
-  for url in "http://127.0.0.1:$pport/" "http://127.0.0.1:$rport/_rewho/auth"; do
-    got="$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: auth_tkt=\"$cookie\"" "$url" || true)"
-    [ "$got" = 200 ] || { echo "$url answered $got to a valid cookie, want 200" >&2; exit 1; }
-  done
+  expect_cookie_granted "$cookie" "http://127.0.0.1:$pport/" "http://127.0.0.1:$rport/_rewho/auth"
 }
 
 stop_pair() {
@@ -199,20 +172,14 @@ http_row "valid auth_tkt cookie (auth_tkt-only chain, no I/O plugin)" "Cookie: a
 # The floor: a hyper server that answers 200 without looking at the request, on the same
 # runtime and socket settings as `rewho serve`, against the same gunicorn cell. Its ratio is
 # the most any server could reach here under this load tool.
-fport="$(free_port)"
-"$floor" "127.0.0.1:$fport" >/dev/null &
-pids+=($!)
-wait_port "$fport"
+start_listening "$floor"
 http_row "floor: hyper answering 200 unread, no auth (vs the cookie-only gunicorn cell)" \
-  "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$fport/"
+  "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$started_port/"
 # A lower floor: a bare httparse keep-alive loop (host/examples/parser_floor.rs), to show what
 # replacing hyper on the forward-auth endpoint could buy at most.
-bport="$(free_port)"
-"$parser_floor" "127.0.0.1:$bport" >/dev/null &
-pids+=($!)
-wait_port "$bport"
+start_listening "$parser_floor"
 http_row "floor: bare httparse loop answering 200, no auth (vs the cookie-only gunicorn cell)" \
-  "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$bport/"
+  "Cookie: auth_tkt=\"$cookie\"" "http://127.0.0.1:$started_port/"
 stop_pair
 echo
 machine_line

@@ -21,47 +21,19 @@ rounds="${1:-3}"; dur="${2:-5}"
 bench_setup
 
 cookie="$(mint_cookie bench-secret-0123456789)"
-cat > "$work/tkt.ini" <<INI
-[general]
-request_classifier = repoze.who.classifiers:default_request_classifier
-challenge_decider = repoze.who.classifiers:default_challenge_decider
+write_tkt_ini "$work/tkt.ini"
 
-[plugin:auth_tkt]
-use = repoze.who.plugins.auth_tkt:make_plugin
-secret = bench-secret-0123456789
-cookie_name = auth_tkt
-
-[plugin:basicauth]
-use = repoze.who.plugins.basicauth:make_plugin
-realm = bench
-
-[identifiers]
-plugins = auth_tkt
-[authenticators]
-plugins = auth_tkt
-[challengers]
-plugins = basicauth
-INI
-
-start() { # name command... → sets url_<name>, pid_<name>
-  local port
-  port="$(free_port)"
-  "${@:2}" "127.0.0.1:$port" >/dev/null 2>&1 &
-  pids+=($!)
-  printf -v "pid_$1" '%s' "$!"
-  wait_port "$port"
-  printf -v "url_$1" 'http://127.0.0.1:%s' "$port"
+start() { # name command... → sets url_<name> and pid_<name>
+  start_listening "${@:2}"
+  printf -v "pid_$1" '%s' "$started_pid"
+  printf -v "url_$1" 'http://127.0.0.1:%s' "$started_port"
 }
 start rewho env REWHO_LOG=error "$rewho" serve --config "$work/tkt.ini" --listen
 url_rewho+=/_rewho/auth
 start hyper "$floor"
 start parser "$parser_floor"
-
-# Every server must grant the cookie (the floors grant anything) before anything is measured.
-for u in "$url_rewho" "$url_hyper" "$url_parser"; do
-  got="$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: auth_tkt=\"$cookie\"" "$u" || true)"
-  [ "$got" = 200 ] || { echo "$u answered $got to a valid cookie, want 200" >&2; exit 1; }
-done
+# The floors grant anything; rewho must grant the cookie.
+expect_cookie_granted "$cookie" "$url_rewho" "$url_hyper" "$url_parser"
 
 ticks() { # pid → utime stime (clock ticks); the fields after the parenthesised name
   sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'

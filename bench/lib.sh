@@ -85,6 +85,54 @@ wait_port() { # port [seconds]
   return 1
 }
 
+# The cookie-only chain of compare.sh and cpu_split.sh: auth_tkt alone identifies and
+# authenticates, no plugin does I/O, so `rewho serve` runs it on its reactor threads instead of
+# tokio's blocking pool (htpasswd may stat/read its file). $1 the file to write.
+write_tkt_ini() {
+  cat > "$1" <<INI
+[general]
+request_classifier = repoze.who.classifiers:default_request_classifier
+challenge_decider = repoze.who.classifiers:default_challenge_decider
+
+[plugin:auth_tkt]
+use = repoze.who.plugins.auth_tkt:make_plugin
+secret = bench-secret-0123456789
+cookie_name = auth_tkt
+
+[plugin:basicauth]
+use = repoze.who.plugins.basicauth:make_plugin
+realm = bench
+
+[identifiers]
+plugins = auth_tkt
+[authenticators]
+plugins = auth_tkt
+[challengers]
+plugins = basicauth
+INI
+}
+
+# Starts `COMMAND... 127.0.0.1:PORT` (a server taking its address last) on a free port, its
+# stdout discarded, adds it to $pids for clean-up and waits for the port. Sets $started_port
+# and $started_pid: the server must be this shell's child, so it cannot print them.
+start_listening() {
+  started_port="$(free_port)"
+  "$@" "127.0.0.1:$started_port" >/dev/null &
+  started_pid=$!
+  pids+=("$started_pid")
+  wait_port "$started_port"
+}
+
+# Exits unless every URL answers 200 to the auth_tkt cookie value $1, so that nothing is
+# measured against a server that would refuse it.
+expect_cookie_granted() { # cookie url...
+  local url got
+  for url in "${@:2}"; do
+    got="$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: auth_tkt=\"$1\"" "$url" || true)"
+    [ "$got" = 200 ] || { echo "$url answered $got to a valid cookie, want 200" >&2; exit 1; }
+  done
+}
+
 # A valid auth_tkt cookie value (quoted as repoze.who sets it) for `alice`, minted by
 # repoze.who itself: $1 secret, $2 user (default alice).
 mint_cookie() {
