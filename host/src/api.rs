@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rewho_plugin_api::state::EnvironState;
 use rewho_plugin_api::{
-    Environ, HeaderField, Identity, Key, PluginError, PluginHandle, Request, Response, Value,
+    HeaderField, Identity, Key, PluginError, PluginHandle, Request, Response, Value,
     AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY,
 };
 
@@ -703,15 +704,15 @@ impl ApiFactory {
     /// lifetime (the edges store it in the request's extensions), as repoze.who caches
     /// `environ['repoze.who.api']`.
     pub fn api<'r>(&'r self, req: Request<'r>) -> Api<'r> {
-        self.api_with_environ(req, Environ::new())
+        self.api_with_environ(req, EnvironState::new())
     }
 
     /// Like [`api`](Self::api), with an environ the edge prepared (e.g. a `REMOTE_USER` the
     /// server already authenticated).
-    pub fn api_with_environ<'r>(&'r self, req: Request<'r>, mut env: Environ) -> Api<'r> {
+    pub fn api_with_environ<'r>(&'r self, req: Request<'r>, mut env: EnvironState) -> Api<'r> {
         let inner = &*self.inner;
         let classification = match inner.call(&inner.classifier, Role::RequestClassifier, || {
-            inner.classifier.handle.classify(&req, &mut env)
+            inner.classifier.handle.classify(&req, &mut env.view())
         }) {
             Ok(c) => c,
             Err(e) => {
@@ -786,6 +787,23 @@ impl ApiFactory {
     pub fn source(&self) -> Option<&Path> {
         self.inner.source.as_deref()
     }
+    /// Every downstream header name a plugin declared it may set or remove (metadata key
+    /// `downstream_headers`): the edges strip client copies of these from the first request.
+    pub fn downstream_header_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for plugin in self.inner.registry.iter() {
+            let declared = plugin.handle.metadata().get("downstream_headers");
+            for name in declared.and_then(Value::as_list).unwrap_or(&[]) {
+                if let Some(name) = name.as_str() {
+                    if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        names
+    }
+
     /// `[general] trusted_proxies` as written.
     pub fn trusted_proxies(&self) -> &[String] {
         &self.inner.trusted_proxies
@@ -895,7 +913,7 @@ pub enum Egress {
 pub struct Api<'r> {
     factory: &'r FactoryInner,
     req: Request<'r>,
-    env: Environ,
+    env: EnvironState,
     classification: Key,
     identity: Option<Identity>,
     authenticated: bool,
@@ -916,7 +934,7 @@ impl std::fmt::Debug for Api<'_> {
 #[derive(Clone)]
 pub struct ApiState {
     factory: usize,
-    env: Environ,
+    env: EnvironState,
     classification: Key,
     identity: Option<Identity>,
     authenticated: bool,
@@ -938,7 +956,7 @@ impl ApiState {
     }
 
     /// The per-request environ (downstream header edits, `REMOTE_USER`, tokens).
-    pub fn environ(&self) -> &Environ {
+    pub fn environ(&self) -> &EnvironState {
         &self.env
     }
 
@@ -972,12 +990,12 @@ impl<'r> Api<'r> {
     }
 
     /// The per-request environ (REMOTE_USER, tokens, downstream header edits).
-    pub fn environ(&self) -> &Environ {
+    pub fn environ(&self) -> &EnvironState {
         &self.env
     }
 
     /// Mutable environ, for edges and applications.
-    pub fn environ_mut(&mut self) -> &mut Environ {
+    pub fn environ_mut(&mut self) -> &mut EnvironState {
         &mut self.env
     }
 
@@ -1021,7 +1039,7 @@ impl<'r> Api<'r> {
             .filter(|l| l.matches(&self.classification))
         {
             match f.call(link, Role::Identifier, || {
-                link.handle.identify(&self.req, &mut self.env)
+                link.handle.identify(&self.req, &mut self.env.view())
             }) {
                 Ok(Some(identity)) => {
                     if found.capacity() == 0 {
@@ -1055,7 +1073,7 @@ impl<'r> Api<'r> {
         {
             if let Err(e) = f.call(link, Role::MetadataProvider, || {
                 link.handle
-                    .add_metadata(&self.req, &mut self.env, &mut identity)
+                    .add_metadata(&self.req, &mut self.env.view(), &mut identity)
             }) {
                 plugin_failed(link, Role::MetadataProvider, &e);
             }
@@ -1079,7 +1097,8 @@ impl<'r> Api<'r> {
         {
             for (index, (_, identity)) in identities.iter_mut().enumerate() {
                 match f.call(link, Role::Authenticator, || {
-                    link.handle.authenticate(&self.req, &mut self.env, identity)
+                    link.handle
+                        .authenticate(&self.req, &mut self.env.view(), identity)
                 }) {
                     Ok(Some(userid)) => {
                         // Most authenticators (auth_tkt's, as repoze.who's) stamp it already;
@@ -1113,7 +1132,8 @@ impl<'r> Api<'r> {
         if let Some(identity) = &self.identity {
             if let Some(link) = identifier_of(f, identity) {
                 match f.call(link, Role::Identifier, || {
-                    link.handle.forget(&self.req, &mut self.env, identity)
+                    link.handle
+                        .forget(&self.req, &mut self.env.view(), identity)
                 }) {
                     Ok(h) => forget_headers.extend(h),
                     Err(e) => plugin_failed(link, Role::Identifier, &e),
@@ -1128,7 +1148,7 @@ impl<'r> Api<'r> {
             match f.call(link, Role::Challenger, || {
                 link.handle.challenge(
                     &self.req,
-                    &mut self.env,
+                    &mut self.env.view(),
                     status,
                     app_headers,
                     &forget_headers,
@@ -1168,9 +1188,11 @@ impl<'r> Api<'r> {
         };
         let result = self.factory.call(link, Role::Identifier, || {
             if remember {
-                link.handle.remember(&self.req, &mut self.env, identity)
+                link.handle
+                    .remember(&self.req, &mut self.env.view(), identity)
             } else {
-                link.handle.forget(&self.req, &mut self.env, identity)
+                link.handle
+                    .forget(&self.req, &mut self.env.view(), identity)
             }
         });
         result.unwrap_or_else(|e| {
@@ -1220,8 +1242,11 @@ impl<'r> Api<'r> {
             let result = self
                 .factory
                 .call(link, Role::Identifier, || match &authenticated {
-                    Some(identity) => link.handle.remember(&self.req, &mut self.env, identity),
-                    None => link.handle.forget(&self.req, &mut self.env, &empty),
+                    Some(identity) => {
+                        link.handle
+                            .remember(&self.req, &mut self.env.view(), identity)
+                    }
+                    None => link.handle.forget(&self.req, &mut self.env.view(), &empty),
                 });
             match result {
                 Ok(h) => headers.extend(h),
@@ -1238,7 +1263,7 @@ impl<'r> Api<'r> {
         let empty = Identity::new();
         for link in self.identifiers_named(identifier_name) {
             match self.factory.call(link, Role::Identifier, || {
-                link.handle.forget(&self.req, &mut self.env, &empty)
+                link.handle.forget(&self.req, &mut self.env.view(), &empty)
             }) {
                 Ok(h) => headers.extend(h),
                 Err(e) => plugin_failed(link, Role::Identifier, &e),
@@ -1269,7 +1294,7 @@ impl<'r> Api<'r> {
             .call(&f.decider, Role::ChallengeDecider, || {
                 f.decider
                     .handle
-                    .decide(&self.req, &mut self.env, status, app_headers)
+                    .decide(&self.req, &mut self.env.view(), status, app_headers)
             })
             .unwrap_or_else(|e| {
                 plugin_failed(&f.decider, Role::ChallengeDecider, &e);

@@ -85,7 +85,7 @@ impl RequestClassifier for DefaultRequestClassifier {
 /// The classification rules, exactly as repoze.who's: DAV methods, then DAV user agents
 /// (substring match), then `POST` with a `text/xml` content type.
 pub fn classify_request(req: &Request<'_>) -> &'static str {
-    let method = req.method.as_str();
+    let method = req.method();
     if DAV_METHODS.contains(&method) {
         return "dav";
     }

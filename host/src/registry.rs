@@ -8,15 +8,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::RVec;
 use abi_stable::std_types::{RArc, ROption, RStr};
 use rewho_plugin_api::abi::{
-    FactoryContextAbi, HostAbi, HostAbi_TO, HostRef, LogLevel, OptionEntry, PluginObjectRef,
-    UnixTime,
+    Extension, FactoryContextAbi, FactoryContextAbi_TO, HostAbi, HostAbi_TO, HostRef, LogLevel,
+    OptionEntry, PluginObjectRef, UnixTime, HOST_API_LEVEL,
 };
 use rewho_plugin_api::PluginHandle;
 
@@ -177,12 +177,40 @@ struct HostShared {
     clock: Clock,
 }
 
+/// What a factory sees while it builds one plugin.
+struct FactoryCtx<'a> {
+    plugin_id: &'a str,
+    factory: &'a str,
+    options: &'a [OptionEntry<'a>],
+    config_dir: &'a str,
+    host: HostRef,
+}
+
+impl FactoryContextAbi for FactoryCtx<'_> {
+    fn plugin_id(&self) -> RStr<'_> {
+        self.plugin_id.into()
+    }
+    fn factory(&self) -> RStr<'_> {
+        self.factory.into()
+    }
+    fn options(&self) -> RVec<OptionEntry<'_>> {
+        self.options.iter().copied().collect()
+    }
+    fn config_dir(&self) -> RStr<'_> {
+        self.config_dir.into()
+    }
+    fn host(&self) -> HostRef {
+        self.host.clone()
+    }
+    fn capability(&self, _name: RStr<'_>) -> ROption<Extension> {
+        ROption::RNone
+    }
+}
+
 /// The host context one plugin receives: tags its logs with the plugin id.
 struct HostContext {
     plugin_id: String,
     shared: Arc<HostShared>,
-    /// Set by the factory's [`HostAbi::asks_before_blocking`] promise.
-    asks_before_blocking: Arc<AtomicBool>,
 }
 
 impl HostAbi for HostContext {
@@ -211,8 +239,12 @@ impl HostAbi for HostContext {
         crate::inline::may_block()
     }
 
-    fn asks_before_blocking(&self) {
-        self.asks_before_blocking.store(true, Ordering::Relaxed);
+    fn api_level(&self) -> u32 {
+        HOST_API_LEVEL
+    }
+
+    fn capability(&self, _name: RStr<'_>) -> ROption<Extension> {
+        ROption::RNone
     }
 
     fn now(&self) -> UnixTime {
@@ -351,35 +383,34 @@ impl RegistryBuilder {
                 value: v.as_str().into(),
             })
             .collect();
-        let asks_before_blocking = Arc::new(AtomicBool::new(false));
         let host: HostRef = RArc::new(HostAbi_TO::from_value(
             HostContext {
                 plugin_id: spec.id.clone(),
                 shared: self.shared.clone(),
-                asks_before_blocking: asks_before_blocking.clone(),
             },
             TD_Opaque,
         ));
         let config_dir = self.config_dir.to_string_lossy();
-        let ctx = FactoryContextAbi {
-            plugin_id: spec.id.as_str().into(),
-            factory: factory.as_str().into(),
-            options: options.as_slice().into(),
-            config_dir: config_dir.as_ref().into(),
+        let ctx = FactoryCtx {
+            plugin_id: &spec.id,
+            factory: &factory,
+            options: &options,
+            config_dir: &config_dir,
             host,
         };
-        let object = (library.module().make())(&ctx)
+        let object = (library.module().make())(FactoryContextAbi_TO::from_ptr(&ctx, TD_Opaque))
             .into_result()
-            .map_err(|message| {
+            .map_err(|error| {
+                let message = error.get_str("message").unwrap_or("factory failed");
                 // Option errors already name the section; say it once.
                 let tag = format!("[plugin:{}]", spec.id);
-                let message = message.as_str();
                 let message = message
                     .strip_prefix(tag.as_str())
                     .map(|m| m.trim_start_matches(':').trim_start())
                     .unwrap_or(message);
-                // Point at the option's own line when the message names one.
-                let at = option_named_in(message)
+                // Point at the option's own line when the plugin names one.
+                let at = error
+                    .get_str("option")
                     .and_then(|key| spec.options.iter().position(|(k, _)| k == key))
                     .and_then(|i| spec.option_origins.get(i))
                     .map(|origin| format!("{origin}: [plugin:{}]", spec.id))
@@ -398,8 +429,12 @@ impl RegistryBuilder {
             id: spec.id.clone(),
             library,
             factory,
+            asks_before_blocking: object
+                .metadata
+                .get("asks_before_blocking")
+                .and_then(rewho_plugin_api::Value::as_bool)
+                == Some(true),
             handle: PluginHandle::new(object),
-            asks_before_blocking: asks_before_blocking.load(Ordering::Relaxed),
         })
     }
 
@@ -446,12 +481,6 @@ impl RegistryBuilder {
             Err(errors)
         }
     }
-}
-
-/// The key in a message starting "option `key`".
-fn option_named_in(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("option `")?;
-    rest.split_once('`').map(|(key, _)| key)
 }
 
 fn location(spec: &PluginSpec) -> String {

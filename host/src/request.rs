@@ -1,6 +1,7 @@
 //! An owned request snapshot, for callers that do not hold an HTTP request type (tests, the
 //! CLI, benches) and for edges that must keep the request past a borrow.
 
+use rewho_plugin_api::state::RequestParts;
 use rewho_plugin_api::{Header, Request};
 
 /// The parts of a request plugins see, owned. [`OwnedRequest::with_view`] lends a
@@ -85,18 +86,18 @@ pub(crate) fn lend_view<'a, R>(
     f: impl FnOnce(Request<'_>) -> R,
 ) -> R {
     let headers: Vec<Header<'_>> = headers
-        .map(|(name, value)| Header {
-            name: name.into(),
-            value: value.into(),
-        })
+        .map(|(name, value)| Header::new(name, value))
         .collect();
-    f(Request {
-        method: text.method.into(),
-        scheme: text.scheme.into(),
-        host: text.host.into(),
-        path: text.path.into(),
-        query: text.query.into(),
-        remote_addr: text.remote_addr.into(),
-        headers: headers.as_slice().into(),
-    })
+    let parts = RequestParts {
+        method: text.method,
+        scheme: text.scheme,
+        host: text.host,
+        path: text.path,
+        query: text.query,
+        // ABI 1.0: peer_addr (the edge work passes the TCP peer here).
+        peer_addr: text.remote_addr,
+        client_addr: text.remote_addr,
+        headers: &headers,
+    };
+    f(parts.view())
 }

@@ -6,30 +6,35 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RString};
 
-use crate::abi::{FactoryContextAbi, HostObj, LogLevel, PluginObjectRef};
+use crate::abi::{Extension, FactoryContextRef, HostObj, LogLevel, PluginObjectRef};
 use crate::request::{Environ, HeaderField, Request, Response};
 use crate::roles::PluginError;
 use crate::value::{Identity, Key, Value};
 
 /// What a factory receives: the section id, its options and the host.
 pub struct FactoryContext<'a> {
-    pub(crate) abi: &'a FactoryContextAbi<'a>,
+    abi: FactoryContextRef<'a>,
 }
 
 impl<'a> FactoryContext<'a> {
-    /// Wraps the ABI context (used by [`export_plugin!`](crate::export_plugin)).
-    pub fn from_abi(abi: &'a FactoryContextAbi<'a>) -> Self {
+    /// Wraps the host's context object (used by [`export_plugin!`](crate::export_plugin)).
+    pub fn from_abi(abi: FactoryContextRef<'a>) -> Self {
         FactoryContext { abi }
     }
 
     /// The section id: `auth_tkt` for `[plugin:auth_tkt]`.
-    pub fn plugin_id(&self) -> &'a str {
-        self.abi.plugin_id.as_str()
+    pub fn plugin_id(&self) -> &str {
+        self.abi.plugin_id().as_str()
+    }
+
+    /// The factory name this library is asked for.
+    pub fn factory(&self) -> &str {
+        self.abi.factory().as_str()
     }
 
     /// The config file's folder; resolve relative file options against it.
-    pub fn config_dir(&self) -> &'a Path {
-        Path::new(self.abi.config_dir.as_str())
+    pub fn config_dir(&self) -> &Path {
+        Path::new(self.abi.config_dir().as_str())
     }
 
     /// Resolves `path` against [`config_dir`](Self::config_dir) unless it is absolute.
@@ -38,18 +43,18 @@ impl<'a> FactoryContext<'a> {
     }
 
     /// The raw `(key, value)` options of the section, `use` excluded.
-    pub fn raw_options(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+    pub fn raw_options(&self) -> Vec<(&str, &str)> {
         self.abi
-            .options
-            .as_slice()
-            .iter()
+            .options()
+            .into_iter()
             .map(|o| (o.key.as_str(), o.value.as_str()))
+            .collect()
     }
 
     /// The host context, to keep for logging, the clock and plugin look-ups at request time.
     pub fn host(&self) -> Host {
         Host {
-            inner: self.abi.host.clone(),
+            inner: self.abi.host(),
         }
     }
 }
@@ -121,6 +126,24 @@ impl Host {
         self.inner.may_block()
     }
 
+    /// The host's API level: 1 for a host of ABI 1.0 as released. See
+    /// [`HOST_API_LEVEL`](crate::abi::HOST_API_LEVEL).
+    pub fn api_level(&self) -> u32 {
+        self.inner.api_level()
+    }
+
+    /// A host capability added after 1.0, checked against the layout this plugin was compiled
+    /// with. `Ok(None)`: this host does not offer it (degrade, or refuse with its name).
+    pub fn capability<T: abi_stable::StableAbi + Clone>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, crate::abi::ExtensionMismatch> {
+        match self.inner.capability(name.into()).into_option() {
+            None => Ok(None),
+            Some(ext) => Ok(Some(ext.get::<T>()?.clone())),
+        }
+    }
+
     /// The host's clock in whole seconds since the epoch.
     pub fn now_secs(&self) -> i64 {
         self.inner.now().secs
@@ -159,9 +182,20 @@ impl PluginHandle {
         &self.obj
     }
 
-    /// `true` when the plugin may block on I/O.
+    /// `true` when the plugin may block on I/O (metadata key `does_io`).
     pub fn does_io(&self) -> bool {
-        self.obj.does_io
+        self.metadata().get("does_io").and_then(Value::as_bool) == Some(true)
+    }
+
+    /// The plugin's metadata record (see docs/PLUGINS.md): keys a host does not know are
+    /// ignored, missing ones take their 1.0 defaults.
+    pub fn metadata(&self) -> &crate::value::Map {
+        &self.obj.metadata
+    }
+
+    /// A role or feature the plugin offers beyond 1.0, by name.
+    pub fn extension(&self, name: &str) -> Option<&Extension> {
+        self.obj.extensions.iter().find(|e| e.name.as_str() == name)
     }
 
     /// Whether it plays each role.
@@ -209,10 +243,10 @@ impl PluginHandle {
     pub fn identify(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
     ) -> Result<Option<Identity>, PluginError> {
         match &self.obj.identifier {
-            ROption::RSome(i) => lift(i.identify(req, env)).map(ROption::into_option),
+            ROption::RSome(i) => lift(i.identify(req.abi(), env.abi())).map(ROption::into_option),
             ROption::RNone => Err(missing("Identifier")),
         }
     }
@@ -221,11 +255,13 @@ impl PluginHandle {
     pub fn remember(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         identity: &Identity,
     ) -> Result<Vec<HeaderField>, PluginError> {
         match &self.obj.identifier {
-            ROption::RSome(i) => lift(i.remember(req, env, identity)).map(|v| v.into_vec()),
+            ROption::RSome(i) => {
+                lift(i.remember(req.abi(), env.abi(), identity)).map(|v| v.into_vec())
+            }
             ROption::RNone => Err(missing("Identifier")),
         }
     }
@@ -234,11 +270,13 @@ impl PluginHandle {
     pub fn forget(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         identity: &Identity,
     ) -> Result<Vec<HeaderField>, PluginError> {
         match &self.obj.identifier {
-            ROption::RSome(i) => lift(i.forget(req, env, identity)).map(|v| v.into_vec()),
+            ROption::RSome(i) => {
+                lift(i.forget(req.abi(), env.abi(), identity)).map(|v| v.into_vec())
+            }
             ROption::RNone => Err(missing("Identifier")),
         }
     }
@@ -247,11 +285,13 @@ impl PluginHandle {
     pub fn authenticate(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         identity: &mut Identity,
     ) -> Result<Option<Value>, PluginError> {
         match &self.obj.authenticator {
-            ROption::RSome(a) => lift(a.authenticate(req, env, identity)).map(ROption::into_option),
+            ROption::RSome(a) => {
+                lift(a.authenticate(req.abi(), env.abi(), identity)).map(ROption::into_option)
+            }
             ROption::RNone => Err(missing("Authenticator")),
         }
     }
@@ -260,15 +300,15 @@ impl PluginHandle {
     pub fn challenge(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         status: u16,
         app_headers: &[HeaderField],
         forget_headers: &[HeaderField],
     ) -> Result<Option<Response>, PluginError> {
         match &self.obj.challenger {
             ROption::RSome(c) => lift(c.challenge(
-                req,
-                env,
+                req.abi(),
+                env.abi(),
                 status,
                 RSlice::from_slice(app_headers),
                 RSlice::from_slice(forget_headers),
@@ -282,19 +322,19 @@ impl PluginHandle {
     pub fn add_metadata(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         identity: &mut Identity,
     ) -> Result<(), PluginError> {
         match &self.obj.mdprovider {
-            ROption::RSome(m) => lift(m.add_metadata(req, env, identity)),
+            ROption::RSome(m) => lift(m.add_metadata(req.abi(), env.abi(), identity)),
             ROption::RNone => Err(missing("MetadataProvider")),
         }
     }
 
     /// Calls [`RequestClassifier::classify`](crate::RequestClassifier::classify).
-    pub fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<Key, PluginError> {
+    pub fn classify(&self, req: &Request<'_>, env: &mut Environ<'_>) -> Result<Key, PluginError> {
         match &self.obj.classifier {
-            ROption::RSome(c) => lift(c.classify(req, env)),
+            ROption::RSome(c) => lift(c.classify(req.abi(), env.abi())),
             ROption::RNone => Err(missing("RequestClassifier")),
         }
     }
@@ -303,12 +343,14 @@ impl PluginHandle {
     pub fn decide(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         status: u16,
         headers: &[HeaderField],
     ) -> Result<bool, PluginError> {
         match &self.obj.decider {
-            ROption::RSome(d) => lift(d.decide(req, env, status, RSlice::from_slice(headers))),
+            ROption::RSome(d) => {
+                lift(d.decide(req.abi(), env.abi(), status, RSlice::from_slice(headers)))
+            }
             ROption::RNone => Err(missing("ChallengeDecider")),
         }
     }

@@ -32,7 +32,10 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs `f`, turning both its error and any panic into an `RErr` message.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, AbiError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    match result {
         Ok(Ok(v)) => RResult::ROk(v),
         Ok(Err(e)) => RResult::RErr(RString::from(e.0)),
         Err(payload) => RResult::RErr(RString::from(format!(
@@ -46,52 +49,71 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, AbiErr
 pub struct Adapter<T>(Arc<T>);
 
 impl<T: Identifier> IdentifierAbi for Adapter<T> {
-    fn identify(&self, req: &Request<'_>, env: &mut Environ) -> RResult<ROption<Map>, AbiError> {
-        guard(|| self.0.identify(req, env).map(ROption::from))
+    fn identify(
+        &self,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
+    ) -> RResult<ROption<Map>, AbiError> {
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0.identify(&req, &mut env).map(ROption::from)
+        })
     }
     fn remember(
         &self,
-        req: &Request<'_>,
-        env: &mut Environ,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
         identity: &Map,
     ) -> RResult<RVec<HeaderField>, AbiError> {
-        guard(|| self.0.remember(req, env, identity).map(RVec::from))
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0.remember(&req, &mut env, identity).map(RVec::from)
+        })
     }
     fn forget(
         &self,
-        req: &Request<'_>,
-        env: &mut Environ,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
         identity: &Map,
     ) -> RResult<RVec<HeaderField>, AbiError> {
-        guard(|| self.0.forget(req, env, identity).map(RVec::from))
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0.forget(&req, &mut env, identity).map(RVec::from)
+        })
     }
 }
 
 impl<T: Authenticator> AuthenticatorAbi for Adapter<T> {
     fn authenticate(
         &self,
-        req: &Request<'_>,
-        env: &mut Environ,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
         identity: &mut Map,
     ) -> RResult<ROption<Value>, AbiError> {
-        guard(|| self.0.authenticate(req, env, identity).map(ROption::from))
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0
+                .authenticate(&req, &mut env, identity)
+                .map(ROption::from)
+        })
     }
 }
 
 impl<T: Challenger> ChallengerAbi for Adapter<T> {
     fn challenge(
         &self,
-        req: &Request<'_>,
-        env: &mut Environ,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
         status: u16,
         app_headers: RSlice<'_, HeaderField>,
         forget_headers: RSlice<'_, HeaderField>,
     ) -> RResult<ROption<Response>, AbiError> {
         guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
             self.0
                 .challenge(
-                    req,
-                    env,
+                    &req,
+                    &mut env,
                     status,
                     app_headers.as_slice(),
                     forget_headers.as_slice(),
@@ -104,29 +126,38 @@ impl<T: Challenger> ChallengerAbi for Adapter<T> {
 impl<T: MetadataProvider> MetadataProviderAbi for Adapter<T> {
     fn add_metadata(
         &self,
-        req: &Request<'_>,
-        env: &mut Environ,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
         identity: &mut Map,
     ) -> RResult<(), AbiError> {
-        guard(|| self.0.add_metadata(req, env, identity))
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0.add_metadata(&req, &mut env, identity)
+        })
     }
 }
 
 impl<T: RequestClassifier> RequestClassifierAbi for Adapter<T> {
-    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> RResult<Key, AbiError> {
-        guard(|| self.0.classify(req, env))
+    fn classify(&self, req: RequestRef<'_>, env: EnvironMut<'_>) -> RResult<Key, AbiError> {
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0.classify(&req, &mut env)
+        })
     }
 }
 
 impl<T: ChallengeDecider> ChallengeDeciderAbi for Adapter<T> {
     fn decide(
         &self,
-        req: &Request<'_>,
-        env: &mut Environ,
+        req: RequestRef<'_>,
+        env: EnvironMut<'_>,
         status: u16,
         headers: RSlice<'_, HeaderField>,
     ) -> RResult<bool, AbiError> {
-        guard(|| self.0.decide(req, env, status, headers.as_slice()))
+        guard(|| {
+            let (req, mut env) = (Request::from_abi(req), Environ::from_abi(env));
+            self.0.decide(&req, &mut env, status, headers.as_slice())
+        })
     }
 }
 
@@ -148,7 +179,8 @@ impl<T: Plugin> ObjectBuilder<T> {
                 mdprovider: ROption::RNone,
                 classifier: ROption::RNone,
                 decider: ROption::RNone,
-                does_io: T::DOES_IO,
+                extensions: RVec::new(),
+                metadata: Map::new(),
             },
         }
     }
@@ -217,32 +249,170 @@ impl<T: Plugin> ObjectBuilder<T> {
         ));
     }
 
-    /// The finished object.
-    pub fn finish(self) -> PluginObjectRef {
+    /// Adds a role or feature beyond 1.0 under `name` (the host checks its layout).
+    pub fn extension(&mut self, extension: Extension) {
+        self.object.extensions.push(extension);
+    }
+
+    /// The finished object, carrying `metadata`.
+    pub fn finish(mut self, metadata: Map) -> PluginObjectRef {
+        self.object.metadata = metadata;
         RArc::new(self.object)
     }
 }
 
 /// Parses `T::Options` from the context, builds `T` and lets `roles` register its roles.
 pub fn build<T: Plugin>(
-    ctx: &FactoryContextAbi<'_>,
+    ctx: FactoryContextRef<'_>,
+    roles_mask: u32,
     roles: impl FnOnce(&mut ObjectBuilder<T>),
-) -> Result<PluginObjectRef, PluginError> {
+) -> Result<PluginObjectRef, FactoryError> {
     let ctx = FactoryContext::from_abi(ctx);
-    let options: T::Options = crate::options::from_options(ctx.plugin_id(), ctx.raw_options())?;
+    let options: T::Options = crate::options::from_options(ctx.plugin_id(), ctx.raw_options())
+        .map_err(|e| FactoryError {
+            message: e.message,
+            option: e.option,
+        })?;
     let plugin = T::new(options, &ctx).map_err(|e| {
-        if e.0.starts_with("[plugin:") {
-            e
+        let message = if e.0.starts_with("[plugin:") {
+            e.0
         } else {
-            PluginError(format!("[plugin:{}]: {}", ctx.plugin_id(), e.0))
+            format!("[plugin:{}]: {}", ctx.plugin_id(), e.0)
+        };
+        FactoryError {
+            message,
+            option: None,
         }
     })?;
-    if T::DOES_IO && T::ASKS_BEFORE_BLOCKING {
-        ctx.abi.host.asks_before_blocking();
-    }
+    let mut metadata = metadata_map::<T>(roles_mask);
+    metadata.insert("downstream_headers", plugin.downstream_headers());
     let mut builder = ObjectBuilder::new(plugin);
     roles(&mut builder);
-    Ok(builder.finish())
+    Ok(builder.finish(metadata))
+}
+
+/// A factory failure: the message, and the option at fault when there is one.
+#[derive(Debug)]
+pub struct FactoryError {
+    /// What went wrong, naming the section.
+    pub message: String,
+    /// The option at fault.
+    pub option: Option<String>,
+}
+
+impl From<PluginError> for FactoryError {
+    fn from(e: PluginError) -> Self {
+        FactoryError {
+            message: e.0,
+            option: None,
+        }
+    }
+}
+
+impl FactoryError {
+    /// The ABI form: a map with `message` and, when known, `option`.
+    pub fn into_map(self) -> Map {
+        let mut map = Map::new();
+        map.insert("message", self.message);
+        if let Some(option) = self.option {
+            map.insert("option", option);
+        }
+        map
+    }
+}
+
+/// Role bits for the metadata record, by the names `export_plugin!` takes.
+#[allow(non_upper_case_globals, missing_docs)]
+pub mod role_bits {
+    pub const identifier: u32 = 1;
+    pub const authenticator: u32 = 2;
+    pub const challenger: u32 = 4;
+    pub const mdprovider: u32 = 8;
+    pub const classifier: u32 = 16;
+    pub const decider: u32 = 32;
+}
+
+const ROLE_NAMES: [(u32, &str); 6] = [
+    (role_bits::identifier, "identifier"),
+    (role_bits::authenticator, "authenticator"),
+    (role_bits::challenger, "challenger"),
+    (role_bits::mdprovider, "mdprovider"),
+    (role_bits::classifier, "classifier"),
+    (role_bits::decider, "decider"),
+];
+
+/// The metadata record of plugin type `T` playing the roles in `roles_mask`.
+pub fn metadata_map<T: Plugin>(roles_mask: u32) -> Map {
+    let mut map = Map::new();
+    map.insert("sdk_version", env!("CARGO_PKG_VERSION"));
+    map.insert("api_level", i64::from(crate::abi::HOST_API_LEVEL));
+    map.insert("summary", T::SUMMARY);
+    let roles: Vec<&str> = ROLE_NAMES
+        .iter()
+        .filter(|(bit, _)| roles_mask & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    map.insert("roles", roles);
+    map.insert("does_io", T::DOES_IO);
+    map.insert(
+        "asks_before_blocking",
+        T::DOES_IO && T::ASKS_BEFORE_BLOCKING,
+    );
+    map.insert("downstream_headers", T::DOWNSTREAM_HEADERS.to_vec());
+    map.insert("requires", T::REQUIRES.to_vec());
+    map.insert(
+        "panic",
+        if cfg!(panic = "unwind") {
+            "unwind"
+        } else {
+            "abort"
+        },
+    );
+    map
+}
+
+/// The `extern "C"` metadata function of [`FactoryInfo`] for plugin type `T`.
+pub extern "C" fn metadata<T: Plugin, const ROLES: u32>() -> Map {
+    catch_unwind(|| metadata_map::<T>(ROLES)).unwrap_or_default()
+}
+
+thread_local! {
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once, in this library's copy of std) a panic hook that stays silent for panics
+/// [`guard`] catches: the host logs those, escaped and without a backtrace. Panics elsewhere
+/// (a thread the plugin spawned) still reach the default hook.
+pub fn quiet_caught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_GUARD.with(|g| g.get()) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs a factory, turning its error and any panic into the ABI's error map.
+pub fn guard_factory(
+    f: impl FnOnce() -> Result<PluginObjectRef, FactoryError>,
+) -> RResult<PluginObjectRef, Map> {
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    match result {
+        Ok(Ok(v)) => RResult::ROk(v),
+        Ok(Err(e)) => RResult::RErr(e.into_map()),
+        Err(payload) => RResult::RErr(
+            FactoryError {
+                message: format!("plugin panicked: {}", panic_message(payload.as_ref())),
+                option: None,
+            }
+            .into_map(),
+        ),
+    }
 }
 
 /// The error for a factory name the library does not offer.
@@ -257,7 +427,7 @@ pub fn unknown_factory(name: &str, factories: &[FactoryInfo]) -> PluginError {
 /// Builds the root module value (leaked once per process by the caller's `OnceLock`).
 pub fn module(
     factories: &'static [FactoryInfo],
-    make: extern "C" fn(&FactoryContextAbi<'_>) -> RResult<PluginObjectRef, AbiError>,
+    make: extern "C" fn(FactoryContextRef<'_>) -> RResult<PluginObjectRef, Map>,
 ) -> PluginModuleRef {
     PluginModule {
         factories: RSlice::from_slice(factories),
@@ -286,20 +456,27 @@ macro_rules! plugin_module {
         static __REWHO_FACTORIES: &[$crate::abi::FactoryInfo] = &[$(
             $crate::abi::FactoryInfo {
                 name: $crate::__private::RStr::from_str($name),
-                summary: $crate::__private::RStr::from_str(<$ty as $crate::Plugin>::SUMMARY),
+                metadata: $crate::export::metadata::<
+                    $ty,
+                    { 0 $(| $crate::export::role_bits::$role)* },
+                >,
             }
         ),+];
         extern "C" fn __rewho_make(
-            ctx: &$crate::abi::FactoryContextAbi<'_>,
-        ) -> $crate::__private::RResult<$crate::abi::PluginObjectRef, $crate::abi::AbiError> {
-            $crate::export::guard(|| {
-                let __factory = ctx.factory.as_str();
+            ctx: $crate::abi::FactoryContextRef<'_>,
+        ) -> $crate::__private::RResult<$crate::abi::PluginObjectRef, $crate::Map> {
+            $crate::export::guard_factory(|| {
+                let __factory = ::std::string::String::from(ctx.factory().as_str());
                 $(
                     if __factory == $name {
-                        return $crate::export::build::<$ty>(ctx, |__b| { $( __b.$role(); )* });
+                        return $crate::export::build::<$ty>(
+                            ctx,
+                            0 $(| $crate::export::role_bits::$role)*,
+                            |__b| { $( __b.$role(); )* },
+                        );
                     }
                 )+
-                Err($crate::export::unknown_factory(__factory, __REWHO_FACTORIES))
+                Err($crate::export::unknown_factory(&__factory, __REWHO_FACTORIES).into())
             })
         }
         static __REWHO_MODULE: ::std::sync::OnceLock<$crate::abi::PluginModuleRef> =
@@ -320,10 +497,22 @@ macro_rules! plugin_module {
 /// `authenticator`, `challenger`, `mdprovider`, `classifier`, `decider`. A role you list must be
 /// implemented, or the library does not compile.
 ///
+/// # Panics
+/// A plugin must be built with `panic = "unwind"` (the default): the SDK catches every panic
+/// at the boundary and the host logs it as that call's failure. With `panic = "abort"` the
+/// first panic would kill the host, so this macro refuses to compile.
+///
 /// It also defines `pub fn rewho_plugin_module()`, the library's root module.
 #[macro_export]
 macro_rules! export_plugin {
     ($($tt:tt)+) => {
+        #[cfg(panic = "abort")]
+        ::core::compile_error!(
+            "rewho plugins must be built with panic = \"unwind\": with panic = \"abort\" a \
+             panic in the plugin would kill the host. Remove `panic = \"abort\"` from the \
+             [profile] sections that build this plugin."
+        );
+
         /// The root module of this plugin library.
         pub fn rewho_plugin_module() -> $crate::abi::PluginModuleRef {
             $crate::plugin_module!($($tt)+)
@@ -333,6 +522,7 @@ macro_rules! export_plugin {
         #[no_mangle]
         pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader = {
             extern "C" fn __rewho_root_module() -> $crate::__private::RootModuleResult {
+                $crate::export::quiet_caught_panics();
                 $crate::__private::__call_root_module_loader(rewho_plugin_module)
             }
             $crate::export::lib_header(__rewho_root_module)

@@ -16,6 +16,12 @@
 //!   thread-local or a static; unloading it is undefined behaviour waiting to happen, and
 //!   abi_stable does not support it either. A reload builds new plugin objects and loads only
 //!   libraries it has not seen.
+//! - **Why opaque host objects and named extensions (ABI 1.0).** abi_stable lets only a
+//!   library's side of a type grow, so a request or host context laid out by the host would
+//!   freeze the host forever. In 1.0 the host-built objects are trait objects the host
+//!   implements, everything abi_stable checks at load is frozen, and later additions travel as
+//!   named, layout-checked [`abi::Extension`]s plus an extensible metadata record. A plugin
+//!   built against 1.0 loads in every later 1.x host; see `docs/PLUGINS.md` for the rules.
 //! - **Why panics become errors.** Unwinding across `extern "C"` aborts the process. Every call
 //!   is wrapped in `catch_unwind`, so a panicking plugin fails one call, not the host.
 //!
@@ -33,14 +39,19 @@ mod context;
 #[doc(hidden)]
 pub mod export;
 mod options;
+#[allow(unsafe_code)]
 mod request;
 mod roles;
+#[allow(unsafe_code)]
+pub mod state;
 mod value;
 
-pub use abi::LogLevel;
+pub use abi::{LogLevel, HOST_API_LEVEL};
 pub use context::{FactoryContext, Host, PluginHandle};
 pub use options::{from_options, parse_bool, OptionsError};
-pub use request::{Environ, Header, HeaderEdit, HeaderField, Request, Response};
+pub use request::{
+    find_cookie, host_without_port, Environ, Header, HeaderEdit, HeaderField, Request, Response,
+};
 pub use roles::{
     Authenticator, ChallengeDecider, Challenger, Identifier, MetadataProvider, Plugin, PluginError,
     RequestClassifier,

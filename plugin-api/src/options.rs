@@ -10,13 +10,28 @@ use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 
-/// An option error: the message already names the section and the key.
+/// An option error: the message names the section and the key, and [`option`](Self::option)
+/// says which option is at fault, so the host can point at that option's own line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionsError(pub String);
+pub struct OptionsError {
+    /// The message, naming the section and the key.
+    pub message: String,
+    /// The option at fault (lower-cased, as written), when there is one.
+    pub option: Option<String>,
+}
+
+impl OptionsError {
+    fn new(message: String) -> Self {
+        OptionsError {
+            message,
+            option: None,
+        }
+    }
+}
 
 impl fmt::Display for OptionsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -24,7 +39,7 @@ impl std::error::Error for OptionsError {}
 
 impl de::Error for OptionsError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        OptionsError(msg.to_string())
+        OptionsError::new(msg.to_string())
     }
 }
 
@@ -43,12 +58,16 @@ pub fn from_options<'a, T: DeserializeOwned>(
         access: &mut access,
     })
     .map_err(|e| {
-        match access
-            .current_key
-            .filter(|_| !e.0.starts_with("unknown field"))
-        {
-            Some(key) => OptionsError(format!("[plugin:{plugin_id}] option `{key}`: {}", e.0)),
-            None => OptionsError(format!("[plugin:{plugin_id}]: {}", rename_field(&e.0))),
+        let unknown = e.message.starts_with("unknown field");
+        match access.current_key {
+            Some(key) if !unknown => OptionsError {
+                message: format!("[plugin:{plugin_id}] option `{key}`: {}", e.message),
+                option: Some(key.to_owned()),
+            },
+            key => OptionsError {
+                message: format!("[plugin:{plugin_id}]: {}", rename_field(&e.message)),
+                option: key.filter(|_| unknown).map(str::to_owned),
+            },
         }
     })
 }
@@ -125,7 +144,7 @@ impl OptionValue<'_> {
         self.0
             .trim()
             .parse()
-            .map_err(|e| OptionsError(format!("expected {what}, got {:?} ({e})", self.0)))
+            .map_err(|e| OptionsError::new(format!("expected {what}, got {:?} ({e})", self.0)))
     }
 }
 
@@ -156,7 +175,7 @@ impl<'de> de::Deserializer<'de> for OptionValue<'_> {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, OptionsError> {
         match parse_bool(self.0) {
             Some(b) => visitor.visit_bool(b),
-            None => Err(OptionsError(format!(
+            None => Err(OptionsError::new(format!(
                 "expected a boolean (true/false, yes/no, on/off, 1/0), got {:?}",
                 self.0
             ))),
@@ -271,17 +290,24 @@ mod tests {
     fn errors_name_section_and_key() {
         let e = from_options::<Opts>("tkt", [("secret", "x"), ("timeout", "soon")]).unwrap_err();
         assert!(
-            e.0.starts_with("[plugin:tkt] option `timeout`: expected"),
+            e.message
+                .starts_with("[plugin:tkt] option `timeout`: expected"),
             "{e}"
         );
+        assert_eq!(e.option.as_deref(), Some("timeout"));
         let e = from_options::<Opts>("tkt", [("secret", "x"), ("secrett", "y")]).unwrap_err();
         assert!(
-            e.0.contains("[plugin:tkt]") && e.0.contains("unknown option `secrett`"),
+            e.message.contains("[plugin:tkt]") && e.message.contains("unknown option `secrett`"),
             "{e}"
         );
+        assert_eq!(e.option.as_deref(), Some("secrett"));
         let e = from_options::<Opts>("tkt", [("secure", "1")]).unwrap_err();
-        assert_eq!(e.0, "[plugin:tkt]: missing option `secret`");
+        assert_eq!(e.message, "[plugin:tkt]: missing option `secret`");
+        assert_eq!(e.option, None);
         let e = from_options::<Opts>("tkt", [("secret", "x"), ("secure", "maybe")]).unwrap_err();
-        assert!(e.0.contains("option `secure`: expected a boolean"), "{e}");
+        assert!(
+            e.message.contains("option `secure`: expected a boolean"),
+            "{e}"
+        );
     }
 }

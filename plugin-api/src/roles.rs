@@ -35,7 +35,7 @@
 //!
 //! // IAuthenticator
 //! impl Authenticator for OneUser {
-//!     fn authenticate(&self, _req: &Request<'_>, _env: &mut Environ, identity: &mut Identity)
+//!     fn authenticate(&self, _req: &Request<'_>, _env: &mut Environ<'_>, identity: &mut Identity)
 //!         -> Result<Option<Value>, PluginError>
 //!     {
 //!         let (Some(login), Some(password)) = (identity.get_str("login"), identity.get_str("password"))
@@ -90,7 +90,7 @@ impl From<&str> for PluginError {
 
 impl From<crate::options::OptionsError> for PluginError {
     fn from(e: crate::options::OptionsError) -> Self {
-        PluginError(e.0)
+        PluginError(e.message)
     }
 }
 
@@ -116,8 +116,29 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// only when a plugin asked: a plugin whose I/O is rare (htpasswd re-reads its file once
     /// a second, bcrypt only for some entries) then costs no thread hand-off per request.
     const ASKS_BEFORE_BLOCKING: bool = false;
+    /// The downstream header names this plugin sets to carry an identity
+    /// ([`Environ::set_downstream_header`]), such as `X-Remote-User` or `X-Api-User`. The
+    /// edges strip client copies of every declared name from every request, the very first
+    /// one after start included, so a client can never forge one. Do not declare a header a
+    /// client may legitimately send when the plugin has nothing to say (redis_session's
+    /// `Authorization`): such an edit replaces the client's copy only when it applies.
+    const DOWNSTREAM_HEADERS: &'static [&'static str] = &[];
+    /// Host capabilities (by name, see docs/PLUGINS.md) this plugin cannot work without. A host
+    /// that lacks one refuses to load the plugin and names the capability.
+    const REQUIRES: &'static [&'static str] = &[];
     /// Builds the plugin. `ctx` gives the section id, the config folder and the [`Host`](crate::Host).
     fn new(options: Self::Options, ctx: &FactoryContext<'_>) -> Result<Self, PluginError>;
+
+    /// The downstream header names this built plugin may set or remove: by default
+    /// [`DOWNSTREAM_HEADERS`](Self::DOWNSTREAM_HEADERS); override it when the names come from
+    /// options (redis_session's `uuid_header`, header's `user_header`). The host reads it
+    /// once, after the factory returns.
+    fn downstream_headers(&self) -> Vec<String> {
+        Self::DOWNSTREAM_HEADERS
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect()
+    }
 }
 
 /// Extracts credentials from a request, and remembers or forgets them in the response.
@@ -136,7 +157,7 @@ pub trait Identifier: Send + Sync + 'static {
     fn identify(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
     ) -> Result<Option<Identity>, PluginError>;
 
     /// `identity -> [headers]`: headers that let the client come back as `identity`
@@ -144,7 +165,7 @@ pub trait Identifier: Send + Sync + 'static {
     fn remember(
         &self,
         _req: &Request<'_>,
-        _env: &mut Environ,
+        _env: &mut Environ<'_>,
         _identity: &Identity,
     ) -> Result<Vec<HeaderField>, PluginError> {
         Ok(Vec::new())
@@ -155,7 +176,7 @@ pub trait Identifier: Send + Sync + 'static {
     fn forget(
         &self,
         _req: &Request<'_>,
-        _env: &mut Environ,
+        _env: &mut Environ<'_>,
         _identity: &Identity,
     ) -> Result<Vec<HeaderField>, PluginError> {
         Ok(Vec::new())
@@ -176,7 +197,7 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         identity: &mut Identity,
     ) -> Result<Option<Value>, PluginError>;
 }
@@ -192,7 +213,7 @@ pub trait Challenger: Send + Sync + 'static {
     fn challenge(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         status: u16,
         app_headers: &[HeaderField],
         forget_headers: &[HeaderField],
@@ -208,7 +229,7 @@ pub trait MetadataProvider: Send + Sync + 'static {
     fn add_metadata(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         identity: &mut Identity,
     ) -> Result<(), PluginError>;
 }
@@ -220,7 +241,7 @@ pub trait MetadataProvider: Send + Sync + 'static {
 pub trait RequestClassifier: Send + Sync + 'static {
     /// `request -> classification`. Every request is classified, so return a literal where
     /// you can (`Ok("browser".into())`): it is borrowed, not copied (see [`Key`]).
-    fn classify(&self, req: &Request<'_>, env: &mut Environ) -> Result<Key, PluginError>;
+    fn classify(&self, req: &Request<'_>, env: &mut Environ<'_>) -> Result<Key, PluginError>;
 }
 
 /// Decides from the application's response whether to challenge.
@@ -231,7 +252,7 @@ pub trait ChallengeDecider: Send + Sync + 'static {
     fn decide(
         &self,
         req: &Request<'_>,
-        env: &mut Environ,
+        env: &mut Environ<'_>,
         status: u16,
         headers: &[HeaderField],
     ) -> Result<bool, PluginError>;

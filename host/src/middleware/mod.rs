@@ -92,9 +92,10 @@ impl SharedFactory {
     /// Shares `factory`; fails when its `[general] trusted_proxies` has an entry that is not an
     /// address or CIDR.
     pub fn new(factory: ApiFactory) -> Result<Self, InvalidProxy> {
+        let guard = HeaderGuard::new(&factory.downstream_header_names());
         Ok(SharedFactory {
             current: Arc::new(ArcSwap::from_pointee(Self::prepare(factory)?)),
-            guard: Arc::new(HeaderGuard::new::<&str>(&[])),
+            guard: Arc::new(guard),
         })
     }
 
@@ -121,7 +122,9 @@ impl SharedFactory {
     /// Atomically replaces the factory: new requests use `factory`, requests in flight finish
     /// on the old one. Fails (and keeps the old one) on a bad `trusted_proxies` entry.
     pub fn replace(&self, factory: ApiFactory) -> Result<(), InvalidProxy> {
+        let declared = factory.downstream_header_names();
         self.current.store(Arc::new(Self::prepare(factory)?));
+        self.guard.add(&declared);
         Ok(())
     }
 

@@ -95,8 +95,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rewho_plugin_api::{
-    Authenticator, Environ, FactoryContext, Header, HeaderField, Host, Identifier, Identity, Map,
-    Plugin, PluginError, Request, Value, USERID_KEY,
+    Authenticator, Environ, FactoryContext, HeaderField, Host, Identifier, Identity, Map, Plugin,
+    PluginError, Request, Value, USERID_KEY,
 };
 use serde::Deserialize;
 
@@ -314,25 +314,24 @@ impl Plugin for AuthTkt {
 }
 
 /// Values of every cookie called `name` in the request, unquoted, in order.
-fn cookie_values<'r>(req: &Request<'r>, name: &'r str) -> impl Iterator<Item = &'r str> + 'r {
-    let headers: &'r [Header<'r>] = req.headers.as_slice();
-    headers
-        .iter()
-        .filter(|h| h.name.as_str().eq_ignore_ascii_case("cookie"))
-        .flat_map(move |header| {
-            header.value.as_str().split(';').filter_map(move |pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                if k.trim() != name {
-                    return None;
-                }
-                let v = v.trim();
-                Some(
-                    v.strip_prefix('"')
-                        .and_then(|v| v.strip_suffix('"'))
-                        .unwrap_or(v),
-                )
-            })
+fn cookie_values<'r, 'a>(
+    req: &'r Request<'a>,
+    name: &'r str,
+) -> impl Iterator<Item = &'r str> + use<'r, 'a> {
+    req.headers_named("cookie").flat_map(move |header| {
+        header.split(';').filter_map(move |pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            if k.trim() != name {
+                return None;
+            }
+            let v = v.trim();
+            Some(
+                v.strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v),
+            )
         })
+    })
 }
 
 /// Python's `int(s)` for a decimal string: surrounding whitespace, a sign, and single
@@ -374,18 +373,18 @@ impl AuthTkt {
     /// address is unknown or unparsable.
     fn client_ip(&self, req: &Request<'_>) -> Option<ClientIp> {
         if self.include_ip {
-            ClientIp::parse(req.remote_addr.as_str())
+            ClientIp::parse(req.client_addr())
         } else {
             Some(ClientIp::UNSPECIFIED)
         }
     }
 
     /// The request's tickets whose digest checks out, in cookie order.
-    fn valid_tickets<'r>(
+    fn valid_tickets<'r, 'a>(
         &'r self,
-        req: &Request<'r>,
+        req: &'r Request<'a>,
         ip: ClientIp,
-    ) -> impl Iterator<Item = Ticket<'r>> + 'r {
+    ) -> impl Iterator<Item = Ticket<'r>> + use<'r, 'a> {
         cookie_values(req, &self.cookie_name)
             .filter(|v| !v.is_empty())
             .filter_map(

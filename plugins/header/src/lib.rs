@@ -290,7 +290,7 @@ impl Identifier for HeaderPlugin {
         req: &Request<'_>,
         env: &mut Environ,
     ) -> Result<Option<Identity>, PluginError> {
-        if !self.trusts(req.remote_addr.as_str()) {
+        if !self.trusts(req.peer_addr()) {
             // Keep spoofed copies away from the application too.
             for name in self.header_names() {
                 if req.header(name).is_some() {

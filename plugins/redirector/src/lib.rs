@@ -123,22 +123,12 @@ impl Redirector {
                 }
             }
             if let Some(param) = &self.came_from_param {
-                let came_from = url::request_uri(
-                    req.scheme.as_str(),
-                    req.host.as_str(),
-                    req.path.as_str(),
-                    req.query.as_str(),
-                );
+                let came_from = url::request_uri(req.scheme(), req.host(), req.path(), req.query());
                 url::set_param(&mut query, param, came_from);
             }
             self.login_parts.join(&url::urlencode(&query))
         };
-        url::absolute_location(
-            &target,
-            req.scheme.as_str(),
-            req.host.as_str(),
-            req.path.as_str(),
-        )
+        url::absolute_location(&target, req.scheme(), req.host(), req.path())
     }
 }
 

@@ -284,12 +284,18 @@ impl Plugin for RedisSession {
             env_key: format!("rewho.redis_session.{}.remember", ctx.plugin_id()),
         })
     }
+
+    /// The UUID header carries a verified identity: no client copy ever passes. (The
+    /// `Authorization` it sets is not declared: a client's own passes when there is no session.)
+    fn downstream_headers(&self) -> Vec<String> {
+        vec![self.uuid_header.clone()]
+    }
 }
 
 impl RedisSession {
     /// The session UUID the request carries with a valid signature: the cookie first, then
     /// the header. Bad signatures are logged (without the value).
-    fn session_uuid<'r>(&self, req: &Request<'r>) -> Option<&'r str> {
+    fn session_uuid<'r>(&self, req: &'r Request<'_>) -> Option<&'r str> {
         let cookie = (!self.cookie_name.is_empty())
             .then(|| req.cookie(&self.cookie_name))
             .flatten();
