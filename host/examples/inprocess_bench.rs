@@ -105,10 +105,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     let (userid, elapsed) = owned.with_view(|view| {
-        let userid = once(view);
+        let userid = once(view.clone());
         let start = Instant::now();
         for _ in 0..iterations {
-            std::hint::black_box(once(view));
+            std::hint::black_box(once(view.clone()));
         }
         (userid, start.elapsed())
     });

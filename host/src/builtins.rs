@@ -286,18 +286,17 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rewho_plugin_api::state::TestRequest;
     use rewho_plugin_api::Header;
 
-    fn req<'a>(method: &'a str, headers: &'a [Header<'a>]) -> Request<'a> {
-        Request {
-            method: method.into(),
-            scheme: "http".into(),
-            host: "h".into(),
-            path: "/".into(),
-            query: "".into(),
-            remote_addr: "".into(),
-            headers: headers.into(),
+    fn req(method: &str, headers: &[Header<'_>]) -> TestRequest {
+        let mut req = TestRequest::get("/");
+        req.method = method.into();
+        req.host = "h".into();
+        for h in headers {
+            req = req.header(h.name.as_str(), h.value.as_str());
         }
+        req
     }
 
     #[test]
@@ -326,20 +325,20 @@ mod tests {
 
     #[test]
     fn classifier_follows_repoze_rules() {
-        assert_eq!(classify_request(&req("PROPFIND", &[])), "dav");
-        assert_eq!(classify_request(&req("OPTIONS", &[])), "dav");
+        assert_eq!(req("PROPFIND", &[]).with_view(classify_request), "dav");
+        assert_eq!(req("OPTIONS", &[]).with_view(classify_request), "dav");
         let ua = [Header {
             name: "User-Agent".into(),
             value: "gvfs/1.0 neon/0.29".into(),
         }];
-        assert_eq!(classify_request(&req("GET", &ua)), "dav");
+        assert_eq!(req("GET", &ua).with_view(classify_request), "dav");
         let xml = [Header {
             name: "Content-Type".into(),
             value: "Text/XML; charset=utf-8".into(),
         }];
-        assert_eq!(classify_request(&req("POST", &xml)), "xmlpost");
-        assert_eq!(classify_request(&req("PUT", &xml)), "browser");
-        assert_eq!(classify_request(&req("GET", &[])), "browser");
+        assert_eq!(req("POST", &xml).with_view(classify_request), "xmlpost");
+        assert_eq!(req("PUT", &xml).with_view(classify_request), "browser");
+        assert_eq!(req("GET", &[]).with_view(classify_request), "browser");
     }
 
     #[test]
@@ -354,15 +353,15 @@ mod tests {
                 .collect()
         };
         let page = h(&[("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
-        assert_eq!(accept_classify(&req("GET", &page)), "browser");
+        assert_eq!(req("GET", &page).with_view(accept_classify), "browser");
         assert_eq!(
-            accept_classify(&req("GET", &h(&[("Accept", "*/*")]))),
+            req("GET", &h(&[("Accept", "*/*")])).with_view(accept_classify),
             "api"
         );
-        assert_eq!(accept_classify(&req("GET", &[])), "api");
+        assert_eq!(req("GET", &[]).with_view(accept_classify), "api");
         let basic = h(&[("Accept", "text/html"), ("Authorization", "Basic eDp5")]);
-        assert_eq!(accept_classify(&req("GET", &basic)), "api");
-        assert_eq!(accept_classify(&req("PROPFIND", &page)), "dav");
+        assert_eq!(req("GET", &basic).with_view(accept_classify), "api");
+        assert_eq!(req("PROPFIND", &page).with_view(accept_classify), "dav");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub use middleware::{
 };
 pub use registry::{system_clock, BuildError, Clock, PluginRegistry, UseSpec, UseTarget};
 pub use request::OwnedRequest;
+/// The per-request environ an edge prepares and [`Api::environ`] exposes: the host's own
+/// state, which plugins reach through the ABI's environ object.
+pub use rewho_plugin_api::state::EnvironState;
 pub use rewho_plugin_api::{
-    Environ, HeaderField, Identity, Map, PluginHandle, Request, Response, Value, USERID_KEY,
+    HeaderField, Identity, Map, PluginHandle, Request, Response, Value, USERID_KEY,
 };

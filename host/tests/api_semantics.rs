@@ -5,7 +5,9 @@
 mod common;
 
 use common::who_ini;
-use rewho::{ApiFactory, Egress, Environ, HeaderField, Identity, Ingress, OwnedRequest, Value};
+use rewho::{
+    ApiFactory, Egress, EnvironState, HeaderField, Identity, Ingress, OwnedRequest, Value,
+};
 
 const CHAINS: &str = r#"
 [plugin:id_a]
@@ -381,7 +383,7 @@ fn an_already_set_remote_user_passes_through() {
     let (_ini, f) = factory(CHAINS);
     let req = OwnedRequest::get("/").header("X-Login-A", "alice");
     req.with_view(|view| {
-        let mut env = Environ::new();
+        let mut env = EnvironState::new();
         env.set("REMOTE_USER", "set-by-server");
         let mut api = f.api_with_environ(view, env);
         assert!(matches!(api.ingress(), Ingress::PassThrough));

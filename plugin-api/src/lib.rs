@@ -44,6 +44,7 @@ mod request;
 mod roles;
 #[allow(unsafe_code)]
 pub mod state;
+pub mod testing;
 mod value;
 
 pub use abi::{LogLevel, HOST_API_LEVEL};

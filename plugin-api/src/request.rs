@@ -270,6 +270,24 @@ impl<'a> Request<'a> {
     }
 }
 
+impl Clone for Request<'_> {
+    fn clone(&self) -> Self {
+        let lent = self.obj.sabi_reborrow();
+        // SAFETY: only lifetimes change: the copy points at the same host object, which lives
+        // for this view's `'a`, and carries the same `'a`.
+        let obj = unsafe {
+            std::mem::transmute::<
+                crate::abi::RequestAbi_TO<'static, abi_stable::sabi_types::RRef<'_, ()>>,
+                RequestRef<'static>,
+            >(lent)
+        };
+        Request {
+            obj,
+            _lent: PhantomData,
+        }
+    }
+}
+
 /// `Debug` redacts like [`Value`]'s: header names only, never `Authorization` or cookies.
 impl std::fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -727,12 +727,19 @@ mod tests {
         assert!(prov.nginx, "X-Original-URL comes from nginx");
         let seen = |r: rewho_plugin_api::Request<'_>| {
             let h: Vec<(String, String)> = r
-                .headers
-                .iter()
-                .map(|h| (h.name.to_string(), h.value.to_string()))
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect();
             (
-                [r.method, r.scheme, r.host, r.path, r.query, r.remote_addr].map(|t| t.to_string()),
+                [
+                    r.method(),
+                    r.scheme(),
+                    r.host(),
+                    r.path(),
+                    r.query(),
+                    r.client_addr(),
+                ]
+                .map(|t| t.to_string()),
                 h,
             )
         };
@@ -781,6 +788,7 @@ mod tests {
             edits: vec![HeaderEdit {
                 name: "X-Email".into(),
                 value: abi_stable::std_types::ROption::RNone,
+                always: false,
             }],
         };
         adm.apply(&guard, &mut h);

@@ -632,7 +632,4 @@ rewho_plugin_api::export_plugin! {
 }
 
 #[cfg(test)]
-mod test_host;
-
-#[cfg(test)]
 mod tests;

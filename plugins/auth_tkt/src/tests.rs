@@ -5,9 +5,9 @@ use rewho_plugin_api::{
     Authenticator, Environ, HeaderField, Identifier, Identity, LogLevel, Map, Value, USERID_KEY,
 };
 
-use crate::test_host::{headers, request, TestHost};
 use crate::ticket::{mint, ClientIp, DigestAlgo};
 use crate::{AuthTkt, TICKET_USERID_KEY};
+use rewho_plugin_api::testing::{environ, headers, request, TestHost};
 
 const NOW: i64 = 1_700_000_000;
 
@@ -41,10 +41,10 @@ fn ticket(userid: &str, tokens: &[&str], data: &str, ts: u32) -> String {
     .unwrap()
 }
 
-fn identify(p: &AuthTkt, cookie: &str, remote: &str) -> (Option<Identity>, Environ) {
+fn identify(p: &AuthTkt, cookie: &str, remote: &str) -> (Option<Identity>, Environ<'static>) {
     let h = headers(&[("Cookie", cookie)]);
     let req = request("example.com", remote, &h);
-    let mut env = Environ::new();
+    let mut env = environ();
     let id = p.identify(&req, &mut env).unwrap();
     (id, env)
 }
@@ -214,7 +214,7 @@ fn include_ip_binds_v4_and_v6_clients() {
     ] {
         let req = request("example.com", addr, &h);
         let out = p
-            .remember(&req, &mut Environ::new(), &userid_identity("alice"))
+            .remember(&req, &mut environ(), &userid_identity("alice"))
             .unwrap();
         let cookie = cookie_value(&out[0]);
         assert!(
@@ -233,7 +233,7 @@ fn include_ip_binds_v4_and_v6_clients() {
     // The mapped form signs like the plain IPv4 address (and so like repoze.who).
     let req = request("example.com", "::ffff:10.0.0.1", &h);
     let out = p
-        .remember(&req, &mut Environ::new(), &userid_identity("alice"))
+        .remember(&req, &mut environ(), &userid_identity("alice"))
         .unwrap();
     assert!(identify(
         &p,
@@ -247,7 +247,7 @@ fn include_ip_binds_v4_and_v6_clients() {
     assert!(identify(&p, &format!("auth_tkt={v}"), "").0.is_none());
     let req = request("example.com", "", &h);
     assert!(p
-        .remember(&req, &mut Environ::new(), &userid_identity("alice"))
+        .remember(&req, &mut environ(), &userid_identity("alice"))
         .is_err());
 }
 
@@ -256,7 +256,7 @@ fn authenticate_accepts_only_ticket_identities() {
     let (_, p) = build(&[("secret", "sekrit")]);
     let h = headers(&[]);
     let req = request("example.com", "", &h);
-    let mut env = Environ::new();
+    let mut env = environ();
     let mut foreign: Identity = [("login", "alice"), ("password", "x")]
         .into_iter()
         .collect();
@@ -297,7 +297,7 @@ fn remember_matches_repoze_headers() {
     let h = headers(&[]);
     let req = request("example.com:8080", "1.2.3.4", &h);
     let out = p
-        .remember(&req, &mut Environ::new(), &userid_identity("alice"))
+        .remember(&req, &mut environ(), &userid_identity("alice"))
         .unwrap();
     assert_eq!(
         values(&out),
@@ -322,7 +322,7 @@ fn remember_matches_repoze_headers() {
     ud.insert("a", "b c");
     id.insert("userdata", ud);
     id.insert("max_age", "3600");
-    let out = p.remember(&req, &mut Environ::new(), &id).unwrap();
+    let out = p.remember(&req, &mut environ(), &id).unwrap();
     let v = "auth_tkt=\"cb93c1088bc68c03d972a9cda386ab8a54d3a634024b3c22c2d9e1dfdd20af9e6553f10042!admin,x!a=b+c&userid_type=int\"; Path=/";
     let tail =
         "; Max-Age=3600; Expires=Tue, 14 Nov 2023 23:13:20 GMT; secure; HttpOnly; SameSite=Lax";
@@ -341,7 +341,7 @@ fn forget_matches_repoze_headers() {
     let (_, p) = build(&[("secret", "sekrit"), ("httponly", "false")]);
     let h = headers(&[]);
     let req = request("localhost", "", &h);
-    let out = p.forget(&req, &mut Environ::new(), &Map::new()).unwrap();
+    let out = p.forget(&req, &mut environ(), &Map::new()).unwrap();
     assert_eq!(
         values(&out),
         [
@@ -358,7 +358,7 @@ fn cookies_are_httponly_by_default() {
     let h = headers(&[]);
     let req = request("h", "", &h);
     let out = p
-        .remember(&req, &mut Environ::new(), &userid_identity("alice"))
+        .remember(&req, &mut environ(), &userid_identity("alice"))
         .unwrap();
     assert!(!out.is_empty());
     for c in values(&out) {
@@ -372,10 +372,10 @@ fn httponly_can_be_set_apart_from_secure() {
     let (_, p) = build(&[("secret", "s"), ("httponly", "true")]);
     let h = headers(&[]);
     let req = request("h", "", &h);
-    let out = p.forget(&req, &mut Environ::new(), &Map::new()).unwrap();
+    let out = p.forget(&req, &mut environ(), &Map::new()).unwrap();
     assert!(out[0].value.as_str().ends_with("GMT; HttpOnly"));
     let (_, p) = build(&[("secret", "s"), ("secure", "yes"), ("httponly", "false")]);
-    let out = p.forget(&req, &mut Environ::new(), &Map::new()).unwrap();
+    let out = p.forget(&req, &mut environ(), &Map::new()).unwrap();
     assert!(out[0].value.as_str().ends_with("GMT; secure"));
 }
 
@@ -383,7 +383,7 @@ fn httponly_can_be_set_apart_from_secure() {
 fn round(p: &AuthTkt, cookie: &str, identity: Option<Identity>) -> Vec<HeaderField> {
     let h = headers(&[("Cookie", cookie)]);
     let req = request("example.com", "1.2.3.4", &h);
-    let mut env = Environ::new();
+    let mut env = environ();
     let identity = match identity {
         Some(id) => id,
         None => {
@@ -498,7 +498,7 @@ fn remember_refuses_what_repoze_refuses() {
     let (_, p) = build(&[("secret", "sekrit")]);
     let h = headers(&[]);
     let req = request("example.com", "", &h);
-    let mut env = Environ::new();
+    let mut env = environ();
     assert!(p.remember(&req, &mut env, &userid_identity("a!b")).is_err());
     let mut id = userid_identity("a");
     id.insert("tokens", vec!["x,y"]);

@@ -4,20 +4,17 @@
 //! `tests/python/setup-venv.sh`). Without it these tests FAIL: they are the proof that users'
 //! cookies survive the move from Python.
 
-#[path = "../src/test_host.rs"]
-mod test_host;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use rewho_plugin_api::testing::{environ, headers, request, TestHost};
 use rewho_plugin_api::{
     Authenticator, Environ, HeaderField, Identifier, Identity, Map, Value, USERID_KEY,
 };
 use rewho_plugin_auth_tkt::ticket::{mint, parse_ticket, ClientIp, DigestAlgo};
 use rewho_plugin_auth_tkt::AuthTkt;
 use serde_json::{json, Value as Json};
-use test_host::{headers, request, TestHost};
 
 const NOW: i64 = 1_700_000_000;
 const SECRET: &str = "s3cr3t-shared";
@@ -231,10 +228,10 @@ fn header_pairs(h: &[HeaderField]) -> Json {
 }
 
 /// identify + authenticate here, as the oracle's `identify` does there.
-fn our_identity(p: &AuthTkt, cookie: &str, remote: &str) -> (Json, Environ) {
+fn our_identity(p: &AuthTkt, cookie: &str, remote: &str) -> (Json, Environ<'static>) {
     let h = headers(&[("Cookie", cookie)]);
     let req = request("example.com", remote, &h);
-    let mut env = Environ::new();
+    let mut env = environ();
     let id = p
         .identify(&req, &mut env)
         .unwrap()
@@ -299,7 +296,7 @@ fn remember_and_forget_headers_equal_python() {
                 }
                 let h = headers(&[]);
                 let req = request(host, ip, &h);
-                let out = p.remember(&req, &mut Environ::new(), &id).unwrap();
+                let out = p.remember(&req, &mut environ(), &id).unwrap();
                 ours.push(header_pairs(&out));
                 requests.push(json!({"op": "remember", "plugin": plugin_json(opts),
                     "environ": {"HTTP_HOST": host, "REMOTE_ADDR": ip},
@@ -309,7 +306,7 @@ fn remember_and_forget_headers_equal_python() {
         let h = headers(&[]);
         let req = request("shop.example.net:443", "10.0.0.9", &h);
         ours.push(header_pairs(
-            &p.forget(&req, &mut Environ::new(), &Map::new()).unwrap(),
+            &p.forget(&req, &mut environ(), &Map::new()).unwrap(),
         ));
         requests.push(json!({"op": "forget", "plugin": plugin_json(opts),
             "environ": {"HTTP_HOST": "shop.example.net:443", "REMOTE_ADDR": "10.0.0.9"},
@@ -350,7 +347,7 @@ fn cookies_from_python_remember_identify_the_same_here_and_vice_versa() {
                 "identity": to_oracle(&Value::Map(id.clone())), "now": NOW}));
             let h = headers(&[]);
             let req = request("example.com", ip, &h);
-            let out = p.remember(&req, &mut Environ::new(), &id).unwrap();
+            let out = p.remember(&req, &mut environ(), &id).unwrap();
             let v = out[0].value.as_str();
             our_cookies.push((v[..v.find(';').unwrap()].to_owned(), ip));
         }
@@ -504,8 +501,5 @@ fn python_re_mints_tokenless_tickets_and_we_do_not() {
     let req = request("example.com", "", &h);
     let mut id = Map::new();
     id.insert(USERID_KEY, "alice");
-    assert!(p
-        .remember(&req, &mut Environ::new(), &id)
-        .unwrap()
-        .is_empty());
+    assert!(p.remember(&req, &mut environ(), &id).unwrap().is_empty());
 }

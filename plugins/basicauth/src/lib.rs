@@ -153,18 +153,21 @@ rewho_plugin_api::export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rewho_plugin_api::state::RequestParts;
+    use rewho_plugin_api::testing::{environ, view};
     use rewho_plugin_api::Header;
 
     fn req<'a>(headers: &'a [Header<'a>]) -> Request<'a> {
-        Request {
-            method: "GET".into(),
-            scheme: "http".into(),
-            host: "example.com".into(),
-            path: "/".into(),
-            query: "".into(),
-            remote_addr: "127.0.0.1".into(),
-            headers: headers.into(),
-        }
+        view(RequestParts {
+            method: "GET",
+            scheme: "http",
+            host: "example.com",
+            path: "/",
+            query: "",
+            peer_addr: "127.0.0.1",
+            client_addr: "127.0.0.1",
+            headers,
+        })
     }
 
     fn identify(p: &BasicAuth, auth: Option<&str>) -> Option<Identity> {
@@ -175,7 +178,7 @@ mod tests {
             })
             .into_iter()
             .collect();
-        p.identify(&req(&h), &mut Environ::new()).unwrap()
+        p.identify(&req(&h), &mut environ()).unwrap()
     }
 
     #[test]
@@ -201,7 +204,7 @@ mod tests {
     fn forget_and_challenge_carry_one_www_authenticate() {
         let p = BasicAuth::new("My Site").unwrap();
         let r = req(&[]);
-        let forget = p.forget(&r, &mut Environ::new(), &Map::new()).unwrap();
+        let forget = p.forget(&r, &mut environ(), &Map::new()).unwrap();
         assert_eq!(forget.len(), 1);
         assert_eq!(forget[0].name.as_str(), "WWW-Authenticate");
         assert_eq!(forget[0].value.as_str(), "Basic realm=\"My Site\"");
@@ -218,7 +221,7 @@ mod tests {
         ));
         forget_headers.push(HeaderField::new("WWW-Authenticate", "Bearer realm=\"api\""));
         let resp = p
-            .challenge(&r, &mut Environ::new(), 401, &[], &forget_headers)
+            .challenge(&r, &mut environ(), 401, &[], &forget_headers)
             .unwrap()
             .unwrap();
         assert_eq!(resp.status, 401);
@@ -241,7 +244,7 @@ mod tests {
 
         // Without forget headers: just ours.
         let resp = p
-            .challenge(&r, &mut Environ::new(), 403, &[], &[])
+            .challenge(&r, &mut environ(), 403, &[], &[])
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -276,12 +276,9 @@ rewho_plugin_api::export_plugin! {
 }
 
 #[cfg(test)]
-mod test_host;
-
-#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_host::{headers, request, TestHost};
+    use rewho_plugin_api::testing::{environ, headers, request, TestHost};
     use rewho_plugin_api::{LogLevel, Map};
 
     fn identity(login: &str, password: &str) -> Identity {
@@ -294,7 +291,7 @@ mod tests {
     fn auth(p: &HtPasswd, login: &str, password: &str) -> Option<Value> {
         let h = headers(&[]);
         let req = request("h", "", &h);
-        p.authenticate(&req, &mut Environ::new(), &mut identity(login, password))
+        p.authenticate(&req, &mut environ(), &mut identity(login, password))
             .unwrap()
     }
 
@@ -325,7 +322,7 @@ mod tests {
         let mut no_password = Map::new();
         no_password.insert("login", "alice");
         assert_eq!(
-            p.authenticate(&req, &mut Environ::new(), &mut no_password)
+            p.authenticate(&req, &mut environ(), &mut no_password)
                 .unwrap(),
             None
         );

@@ -3,17 +3,14 @@
 //!
 //! These tests FAIL (they do not skip) when `htpasswd` is missing: install apache2-utils.
 
-#[path = "../src/test_host.rs"]
-mod test_host;
-
 use std::path::Path;
 use std::process::Command;
 
-use rewho_plugin_api::{Authenticator, Environ, LogLevel, Map, Value};
+use rewho_plugin_api::testing::{environ, headers, request, TestHost};
+use rewho_plugin_api::{Authenticator, LogLevel, Map, Value};
 use rewho_plugin_htpasswd::db::Db;
 use rewho_plugin_htpasswd::verify::{verify, CheckMode, Scheme};
 use rewho_plugin_htpasswd::HtPasswd;
-use test_host::{headers, request, TestHost};
 
 /// Each `htpasswd` format: flags, the scheme it must produce, and whether it keeps only eight
 /// characters (DES).
@@ -157,7 +154,7 @@ fn authenticate(p: &HtPasswd, login: &str, password: &str) -> Option<Value> {
     let mut id = Map::new();
     id.insert("login", login);
     id.insert("password", password);
-    p.authenticate(&req, &mut Environ::new(), &mut id).unwrap()
+    p.authenticate(&req, &mut environ(), &mut id).unwrap()
 }
 
 #[test]

@@ -184,18 +184,20 @@ rewho_plugin_api::export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rewho_plugin_api::Header;
+    use rewho_plugin_api::state::RequestParts;
+    use rewho_plugin_api::testing::{environ, view};
 
     fn req<'a>(host: &'a str, path: &'a str, query: &'a str) -> Request<'a> {
-        Request {
-            method: "GET".into(),
-            scheme: "http".into(),
-            host: host.into(),
-            path: path.into(),
-            query: query.into(),
-            remote_addr: "127.0.0.1".into(),
-            headers: (&[] as &[Header<'_>]).into(),
-        }
+        view(RequestParts {
+            method: "GET",
+            scheme: "http",
+            host,
+            path,
+            query,
+            peer_addr: "127.0.0.1",
+            client_addr: "127.0.0.1",
+            headers: &[],
+        })
     }
 
     fn plugin(url: &str, came_from: Option<&str>, reason: Option<&str>) -> Redirector {
@@ -224,7 +226,7 @@ mod tests {
         ];
         let forget = [HeaderField::new("Set-Cookie", "auth_tkt=INVALID")];
         let resp = p
-            .challenge(&r, &mut Environ::new(), 401, &app, &forget)
+            .challenge(&r, &mut environ(), 401, &app, &forget)
             .unwrap()
             .unwrap();
         assert_eq!(resp.status, 302);
