@@ -1,13 +1,23 @@
 //! Finding and loading plugin libraries (`.so`), with errors a person can act on.
 //!
-//! Each library is opened once per process with `lib_header_from_path(..).init_root_module()`
-//! (not `load_from_file`, which caches one module per *type* and so would hand every library
-//! the first one's factories) and is never unloaded: role objects and statics inside it may
-//! live as long as the process. Reloading a config reuses already-open libraries.
+//! Each library is opened with `lib_header_from_path(..).init_root_module()` (not
+//! `load_from_file`, which caches one module per *type* and so would hand every library the
+//! first one's factories) and is never unloaded: role objects and statics inside it may live
+//! as long as the process.
+//!
+//! # Private copies
+//! The host never maps the installed file. It reads it, hashes the bytes (SHA-256), writes
+//! them to a fresh private file (a `0700` folder of its own under the temp dir), opens that
+//! copy and unlinks it at once (the mapping keeps the inode alive). So overwriting the
+//! installed file (`cp new.so plugins/x.so`) never touches the code that runs, and a reload
+//! that finds different bytes loads them as a new library, while requests in flight finish on
+//! the old one. Libraries are cached by content: a reload of unchanged files reuses them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+
+use sha2::Digest;
 
 use abi_stable::abi_stability::abi_checking::AbiInstability;
 use abi_stable::abi_stability::abi_checking::{check_layout_compatibility, AbiInstabilityErrors};
@@ -41,8 +51,16 @@ pub enum LoadError {
         /// The file.
         path: PathBuf,
     },
-    /// Built against a plugin-api whose version cannot work with this host.
-    #[error("{path} was built against rewho-plugin-api {found}, but this host uses {expected}: rebuild the plugin against rewho-plugin-api {expected}")]
+    /// An abi_stable library of another program (its root module is not rewho's).
+    #[error("{path} is not a rewho plugin: it is an abi_stable library exporting `{root_module}`, not rewho's plugin module")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// The root module type it exports.
+        root_module: String,
+    },
+    /// Built against an ABI version that cannot work with this host.
+    #[error("{path} was built against rewho plugin ABI {found}, but this host speaks ABI {expected}: rebuild the plugin against rewho-plugin-api with ABI {expected}")]
     IncompatibleVersion {
         /// The file.
         path: PathBuf,
@@ -85,30 +103,40 @@ impl std::fmt::Debug for PluginLibrary {
     }
 }
 
-fn loaded() -> &'static Mutex<HashMap<PathBuf, PluginLibrary>> {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, PluginLibrary>>> = OnceLock::new();
+/// Loaded libraries by the SHA-256 of their bytes.
+fn loaded() -> &'static Mutex<HashMap<[u8; 32], PluginLibrary>> {
+    static LOADED: OnceLock<Mutex<HashMap<[u8; 32], PluginLibrary>>> = OnceLock::new();
     LOADED.get_or_init(Default::default)
 }
 
 impl PluginLibrary {
-    /// Opens the library at `path` (once per process; later calls return the same library).
+    /// Opens the library at `path` from a private copy of its current bytes; bytes already
+    /// loaded (from any path) return the same library.
     pub fn open(path: &Path) -> Result<PluginLibrary, LoadError> {
-        if !path.exists() {
-            return Err(LoadError::Missing {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        let bytes = std::fs::read(&key).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => LoadError::Missing {
                 path: path.to_owned(),
+            },
+            _ => LoadError::Open {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            },
+        })?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        let mut cache = loaded().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lib) = cache.get(&digest) {
+            return Ok(PluginLibrary {
+                path: Box::leak(key.into_boxed_path()),
+                module: lib.module,
             });
         }
-        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-        let mut cache = loaded().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lib) = cache.get(&key) {
-            return Ok(*lib);
-        }
-        let module = load_module(&key)?;
+        let module = load_private_copy(&key, &bytes)?;
         let lib = PluginLibrary {
-            path: Box::leak(key.clone().into_boxed_path()),
+            path: Box::leak(key.into_boxed_path()),
             module,
         };
-        cache.insert(key, lib);
+        cache.insert(digest, lib);
         Ok(lib)
     }
 
@@ -141,6 +169,79 @@ impl PluginLibrary {
     }
 }
 
+/// Writes `bytes` to a private file, loads it, and unlinks it (and its folder) again.
+fn load_private_copy(path: &Path, bytes: &[u8]) -> Result<PluginModuleRef, LoadError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nonce: u64 = rand_nonce();
+    let dir = std::env::temp_dir().join(format!(
+        "rewho-plugin-{}-{n}-{nonce:016x}",
+        std::process::id()
+    ));
+    let io_error = |e: std::io::Error| LoadError::Open {
+        path: path.to_owned(),
+        reason: format!("cannot make a private copy in {}: {e}", dir.display()),
+    };
+    // `create` (not `create_all`) fails on an existing name: nobody else's folder is reused.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(io_error)?;
+    let name = path.file_name().unwrap_or_else(|| "plugin.so".as_ref());
+    let copy = dir.join(name);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o500)
+        .open(&copy)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_data()));
+    let result = written
+        .map_err(io_error)
+        .and_then(|()| load_module(&copy).map_err(|e| e.with_path(path)));
+    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+/// A nonce for private folder names (not secret: the folder is created exclusively).
+fn rand_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+impl LoadError {
+    /// The same error, naming `path` (the installed file) instead of the private copy.
+    fn with_path(self, path: &Path) -> LoadError {
+        let path = path.to_owned();
+        match self {
+            LoadError::Missing { .. } => LoadError::Missing { path },
+            LoadError::Open { reason, .. } => LoadError::Open { path, reason },
+            LoadError::NotAPlugin { .. } => LoadError::NotAPlugin { path },
+            LoadError::Foreign { root_module, .. } => LoadError::Foreign { path, root_module },
+            LoadError::IncompatibleVersion {
+                expected, found, ..
+            } => LoadError::IncompatibleVersion {
+                path,
+                expected,
+                found,
+            },
+            LoadError::IncompatibleLayout { summary, .. } => {
+                LoadError::IncompatibleLayout { path, summary }
+            }
+            LoadError::Other { reason, .. } => LoadError::Other { path, reason },
+        }
+    }
+}
+
 fn load_module(path: &Path) -> Result<PluginModuleRef, LoadError> {
     let header = lib_header_from_path(path).map_err(|e| match e {
         LibraryError::OpenError { err, .. } => LoadError::Open {
@@ -159,6 +260,14 @@ fn load_module(path: &Path) -> Result<PluginModuleRef, LoadError> {
     // type involved (hundreds of lines); ours names the types that differ.
     if let Some(found) = header.layout() {
         let expected = <PluginModuleRef as StableAbi>::LAYOUT;
+        if found.full_type().name() != expected.full_type().name()
+            || found.mod_path() != expected.mod_path()
+        {
+            return Err(LoadError::Foreign {
+                path: path.to_owned(),
+                root_module: format!("{}", found.full_type()),
+            });
+        }
         if let Err(errs) = check_layout_compatibility(expected, found) {
             let versions = header.version_strings();
             let host_version = <PluginModuleRef as RootModule>::VERSION_STRINGS;

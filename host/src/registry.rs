@@ -76,6 +76,17 @@ pub enum BuildError {
         /// The factory's message (names the key for option errors).
         message: String,
     },
+    /// The plugin needs something this host does not offer, or was built so that a panic
+    /// would kill the host.
+    #[error("{at}: {library} cannot run in this host: {reason}")]
+    Unsupported {
+        /// Where the section is.
+        at: String,
+        /// The library file.
+        library: String,
+        /// What it needs, by name.
+        reason: String,
+    },
     /// Sections name each other in a cycle.
     #[error("{at}: dependency cycle: {cycle}")]
     Cycle {
@@ -375,6 +386,13 @@ impl RegistryBuilder {
                 known: library.factory_names().join(", "),
             });
         }
+        if let Some(info) = library
+            .factories()
+            .iter()
+            .find(|f| f.name.as_str() == factory)
+        {
+            check_metadata(&(info.metadata)(), &library, &at)?;
+        }
         let options: Vec<OptionEntry<'_>> = spec
             .options
             .iter()
@@ -481,6 +499,44 @@ impl RegistryBuilder {
             Err(errors)
         }
     }
+}
+
+/// Host capabilities added after ABI 1.0, by the names plugins list under `requires`. Empty
+/// in a 1.0 host; each later capability is added here and in docs/PLUGINS.md.
+pub const HOST_CAPABILITIES: &[&str] = &[];
+
+/// Refuses a plugin whose metadata asks for more than this host offers (a newer API level, a
+/// capability it does not have) or that was built with `panic = "abort"`.
+fn check_metadata(
+    metadata: &rewho_plugin_api::Map,
+    library: &PluginLibrary,
+    at: &str,
+) -> Result<(), BuildError> {
+    let unsupported = |reason: String| BuildError::Unsupported {
+        at: at.to_owned(),
+        library: library.path().display().to_string(),
+        reason,
+    };
+    let requires = metadata
+        .get("requires")
+        .and_then(rewho_plugin_api::Value::as_list)
+        .unwrap_or(&[]);
+    for need in requires.iter().filter_map(rewho_plugin_api::Value::as_str) {
+        if !HOST_CAPABILITIES.contains(&need) {
+            return Err(unsupported(format!(
+                "it requires the host capability `{need}`, which this host (plugin API level \
+                 {HOST_API_LEVEL}) does not have; upgrade rewho"
+            )));
+        }
+    }
+    if metadata.get_str("panic") == Some("abort") {
+        return Err(unsupported(
+            "it was built with panic = \"abort\", so its first panic would kill the host; \
+             rebuild it with panic = \"unwind\""
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn location(spec: &PluginSpec) -> String {

@@ -68,7 +68,7 @@ fn a_library_built_against_an_incompatible_layout_names_the_type() {
     let e = error_of(&format!("[plugin:m]\nuse = {}\n", lib.display()));
     assert!(e.contains("incompatible rewho-plugin-api layout"), "{e}");
     assert!(
-        e.contains("Request"),
+        e.contains("OptionEntry"),
         "the message names the type that differs: {e}"
     );
     assert!(
@@ -93,8 +93,8 @@ fn option_errors_name_the_section_and_key() {
     );
     let e = error_of("[plugin:acc]\nuse = testkit:accept\nlogins = a\nlogin = b\n");
     assert!(
-        e.contains("[plugin:acc]") && e.contains("unknown option `login`"),
-        "{e}"
+        e.contains("who.ini:4: [plugin:acc]") && e.contains("unknown option `login`"),
+        "an unknown option points at its own line: {e}"
     );
     let e = error_of("[plugin:acc]\nuse = testkit:accept\n");
     assert!(e.contains("missing option `logins`"), "{e}");
@@ -271,4 +271,14 @@ fn config_errors_pass_through_with_file_line_and_section() {
         }
         other => panic!("expected a config error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_plugin_needing_a_newer_host_is_refused_naming_the_capability() {
+    let e = error_of("[plugin:f]\nuse = testkit:needs_future\n");
+    assert!(
+        e.contains("requires the host capability `host.teleport`"),
+        "the refusal names what the plugin needs: {e}"
+    );
+    assert!(e.contains("[plugin:f]"), "and the section: {e}");
 }
