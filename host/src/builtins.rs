@@ -277,6 +277,7 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
                 "redirector" => lib("redirector"),
                 "memcached" => lib("memcached"),
                 "metadata_cache" => lib("metadata_cache"),
+                "cas" => lib("cas"),
                 _ => None,
             }
         }
