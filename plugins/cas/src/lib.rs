@@ -239,8 +239,10 @@ impl Cas {
             }
         };
         validate::parse(self.version, &body).map_err(|refusal| {
+            // Servers quote the ticket in their messages: keep it out of the log.
+            let why = refusal.to_string().replace(ticket, "<ticket>");
             self.host.warn(&format!(
-                "CAS ticket for {} refused: {refusal}; no identity",
+                "CAS ticket for {} refused: {why}; no identity",
                 shown(req)
             ));
             match refusal {
@@ -455,4 +457,30 @@ fn html_escape(text: &str) -> String {
 
 rewho_plugin_api::export_plugin! {
     "cas" => Cas: [identifier, authenticator, challenger],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_anchored_at_the_start_like_re_match() {
+        let r = compile_paths("path_logout", Some("\n  .*/logout$\n\nhttp://a/x\n")).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(r[0].is_match("http://h/app/logout"));
+        assert!(!r[0].is_match("http://h/app/logout/more"));
+        assert!(r[1].is_match("http://a/x/y"));
+        assert!(!r[1].is_match("see http://a/x"));
+        let e = compile_paths("path_toskip", Some("(")).err().unwrap();
+        assert!(e.0.starts_with("option `path_toskip`: `(`"), "{e}");
+        assert!(compile_paths("x", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn failure_pages_escape_the_url() {
+        assert_eq!(
+            html_escape("http://h/a?x=\"<b>&'"),
+            "http://h/a?x=&quot;&lt;b&gt;&amp;&#39;"
+        );
+    }
 }
