@@ -390,6 +390,13 @@ mod tests {
             })
         );
         assert_eq!(
+            map_dotted_name("repoze.who.plugins.cas.main_plugin:make_plugin"),
+            Some(Mapped {
+                library: "cas",
+                factory: None
+            })
+        );
+        assert_eq!(
             map_dotted_name("repoze.who.plugins.memcached"),
             Some(Mapped {
                 library: "memcached",
