@@ -366,10 +366,12 @@ async fn seed_001_cas3_demo_login_and_attributes_replayed_on_cookie_requests() {
         "the replay was not on a cookie-only request"
     );
     assert!(
-        rewho.log().contains("CAS ticket validated"),
+        rewho.wait_for_log("CAS ticket validated", Duration::from_secs(5)),
         "{}",
         rewho.log()
     );
+    // The inline attempt of the async edge that stopped before blocking is not a failure.
+    assert!(!rewho.log().contains("would block"), "{}", rewho.log());
     eprintln!("CAS 3.0 login, cold, 4 round trips through CAS: {cold:?}; remembered request: {remembered:?}");
 
     // A spent ticket, replayed by a fresh browser: refused, no identity, no redirect loop.

@@ -134,6 +134,8 @@ impl Plugin for Cas {
     const SUMMARY: &'static str =
         "CAS single sign-on: redirects to the CAS login, validates tickets, releases attributes";
     const DOES_IO: bool = true;
+    /// Only a ticket request blocks (on the CAS server): cookie-only requests stay inline.
+    const ASKS_BEFORE_BLOCKING: bool = true;
 
     fn new(o: Options, ctx: &FactoryContext<'_>) -> Result<Self, PluginError> {
         let host = ctx.host();
@@ -317,6 +319,10 @@ impl Identifier for Cas {
                 return Ok(None);
             }
         };
+        if !self.host.may_block() {
+            // An async edge's inline attempt: it runs the request again where it may block.
+            return Err(PluginError::new("would block: a CAS ticket to validate"));
+        }
         let service = service::service_url(&req.scheme, &req.host, &req.path, &split.rest);
         let success = match self.validate(req, &ticket, &service) {
             Ok(s) => s,
