@@ -70,7 +70,7 @@ plugins =
     metadata_cache
 EOF
 rw_port="$(free_port)"
-REWHO_LOG=warn "$rewho" serve --config "$work/who.ini" --listen "127.0.0.1:$rw_port" 2>"$work/rewho.log" &
+REWHO_LOG=info "$rewho" serve --config "$work/who.ini" --listen "127.0.0.1:$rw_port" 2>"$work/rewho.log" &
 pids+=($!)
 wait_port "$rw_port"
 base="http://127.0.0.1:$rw_port"
@@ -97,6 +97,11 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 echo "CAS 3.0 logins: $n, each cold (new cookie jar, new CAS session)"
 echo "  whole login (4 requests: challenge, CAS form, CAS post, ticket): median $(median "${totals[@]}") us"
 echo "  the ticket request alone (rewho validates with CAS, redirects with the cookie): median $(median "${tickets[@]}") us"
+
+# rewho's own share of the ticket request (validation round trip to CAS included), from its
+# access log: the requests it answered itself with the redirect.
+inside=($(grep -a 'outcome="responded"' "$work/rewho.log" | sed -n 's/.*micros=\([0-9]*\).*/\1/p'))
+[ "${#inside[@]}" -gt 0 ] && echo "  inside rewho, ticket request (access log micros): median $(median "${inside[@]}") us"
 
 cookie="$(awk '$6 == "auth_tkt" {print $7; exit}' "$work/jar$n")"
 echo "remembered request: forward-auth with the auth_tkt cookie, metadata_cache replaying the attributes"
