@@ -479,16 +479,19 @@ async fn bad_and_wrong_service_tickets_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_and_silent_cas_servers_give_no_identity_in_bounded_time() {
+async fn unreachable_silent_and_foreign_servers_give_no_identity_in_bounded_time() {
     common::plugin_so("cas");
     // Nothing listens on a closed port.
     let closed = free_port();
     // This one accepts connections and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr: SocketAddr = silent.local_addr().unwrap();
+    // And this one answers 200 with something that is not a CAS answer.
+    let not_cas = Upstream::start().await;
     for (url, want) in [
         (format!("http://127.0.0.1:{closed}/cas/"), "unreachable"),
         (format!("http://{silent_addr}/cas/"), "timed out"),
+        (format!("{}/cas/", not_cas.url()), "not understood"),
     ] {
         let text = SEED_001.replace("@CAS_URL@", &url).replace(
             "rememberer_name = auth_tkt",
