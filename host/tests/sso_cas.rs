@@ -6,7 +6,7 @@
 //! with a ticket, lands on the clean URL with the auth_tkt cookie, and on the next
 //! cookie-only request the released attributes are in the identity, replayed by
 //! `metadata_cache`. Seed 001's who.ini runs with only `cas_url` filled in, at every edge:
-//! `rewho serve` (demo page, `--upstream`, forward-auth through real nginx) and the tower
+//! `rewho serve` (demo page, `--upstream`, forward-auth through real nginx and Caddy) and the tower
 //! layer in process. Then the failures: bad, replayed and wrong-service tickets, an
 //! unreachable and a silent CAS server.
 //!
@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serve_support::{
-    example, form_encode, free_port, wait_port, Http, Nginx, Resp, Rewho, Upstream,
+    example, form_encode, free_port, wait_port, Caddy, Http, Nginx, Resp, Rewho, Upstream,
 };
 
 /// Seed 001's example who.ini, verbatim but for `cas_url` (`@CAS_URL@`). The seed elides the
@@ -555,7 +555,7 @@ async fn logout_path_forgets_and_goes_to_cas_logout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_mode_and_nginx_forward_auth() {
+async fn upstream_mode_and_nginx_and_caddy_forward_auth() {
     let cas = CasServer::start();
     let who = seed_ini(&cas.url(), "3.0");
     let upstream = Upstream::start().await;
@@ -607,6 +607,26 @@ async fn upstream_mode_and_nginx_forward_auth() {
         "{}",
         nginx.error_log()
     );
+
+    // Forward-auth behind the shipped Caddyfile: Caddy hands rewho's redirect and cookie on.
+    let caddy = Caddy::start(&example("caddy/Caddyfile"), |text, port| {
+        text.replace("\n:80 {", &format!("\n:{port} {{"))
+            .replace("127.0.0.1:8080", &auth.addr.to_string())
+            .replace("127.0.0.1:3000", &upstream.addr.to_string())
+    });
+    let base = format!("http://127.0.0.1:{}", caddy.port);
+    let before = upstream.seen.lock().unwrap().len();
+    let b = Browser::new();
+    full_login(&b, &cas, &base, "/caddy/page?z=3").await;
+    assert_eq!(
+        upstream.seen.lock().unwrap().len(),
+        before,
+        "the app saw the ticket request"
+    );
+    let r = b.get(&format!("{base}/caddy/page?z=3")).await;
+    assert_eq!(r.status, 200, "{r:?}\n{}", caddy.log());
+    assert!(r.body.starts_with("path: /caddy/page\n"), "{}", r.body);
+    assert!(r.body.contains("\nx-remote-user: alice\n"), "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
