@@ -277,6 +277,7 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
                 "redirector" => lib("redirector"),
                 "memcached" => lib("memcached"),
                 "metadata_cache" => lib("metadata_cache"),
+                "cas" => lib("cas"),
                 _ => None,
             }
         }
@@ -384,6 +385,13 @@ mod tests {
             map_dotted_name("repoze.who.plugins.metadata_cache.memory:make_plugin"),
             Some(Mapped {
                 library: "metadata_cache",
+                factory: None
+            })
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.cas.main_plugin:make_plugin"),
+            Some(Mapped {
+                library: "cas",
                 factory: None
             })
         );
