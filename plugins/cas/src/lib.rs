@@ -207,14 +207,14 @@ impl Plugin for Cas {
 
 /// The request's URL without its query, for log lines (queries are never logged).
 fn shown(req: &Request<'_>) -> String {
-    service::service_url(&req.scheme, &req.host, &req.path, "")
+    service::service_url(req.scheme(), req.host(), req.path(), "")
 }
 
 impl Cas {
     /// The service URL of `req`: its URL with every `ticket` parameter removed.
     fn service_of(&self, req: &Request<'_>) -> String {
-        let split = service::split_ticket(&req.query);
-        service::service_url(&req.scheme, &req.host, &req.path, &split.rest)
+        let split = service::split_ticket(req.query());
+        service::service_url(req.scheme(), req.host(), req.path(), &split.rest)
     }
 
     /// Validates `ticket` for `service`: the user and attributes, or a logged refusal.
@@ -286,7 +286,7 @@ impl Identifier for Cas {
         if !self.path_logout.is_empty() || !self.path_toskip.is_empty() {
             let url = req.url();
             if self.path_logout.iter().any(|r| r.is_match(&url)) {
-                let back = service::service_url(&req.scheme, &req.host, "/", "");
+                let back = service::service_url(req.scheme(), req.host(), "/", "");
                 let forget = self.rememberer.forget(req, env, &Identity::new())?;
                 self.host
                     .debug(&format!("logout path {}: to CAS logout", shown(req)));
@@ -300,10 +300,10 @@ impl Identifier for Cas {
                 return Ok(None);
             }
         }
-        if !(req.method.as_str() == "GET" || req.method.as_str() == "HEAD") {
+        if !(req.method() == "GET" || req.method() == "HEAD") {
             return Ok(None);
         }
-        let split = service::split_ticket(&req.query);
+        let split = service::split_ticket(req.query());
         let Some(raw) = split.ticket else {
             return Ok(None);
         };
@@ -323,7 +323,7 @@ impl Identifier for Cas {
             // An async edge's inline attempt: it runs the request again where it may block.
             return Err(PluginError::new("would block: a CAS ticket to validate"));
         }
-        let service = service::service_url(&req.scheme, &req.host, &req.path, &split.rest);
+        let service = service::service_url(req.scheme(), req.host(), req.path(), &split.rest);
         let success = match self.validate(req, &ticket, &service) {
             Ok(s) => s,
             Err(kind) => {
