@@ -9,5 +9,5 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
-"$venv/bin/python" -c 'import repoze.who.api, repoze.who.plugins.auth_tkt, itsdangerous; print("python oracles ready")'
+"$venv/bin/python" -c 'import repoze.who.api, repoze.who.plugins.auth_tkt, itsdangerous, who_ldap; print("python oracles ready")'
 "$venv/bin/traefik" version >/dev/null && echo "traefik ready"
