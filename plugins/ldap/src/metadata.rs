@@ -206,8 +206,11 @@ impl Attributes {
             Some(map) => {
                 for (attr, alias) in map {
                     let found = names.iter().find(|n| n.eq_ignore_ascii_case(attr));
-                    if let Some(n) = found {
-                        put(alias, &entry.attrs[*n]);
+                    // A named attribute the entry lacks is an empty list (as who_ldap's
+                    // ldap3 gives it), or left out when flattened.
+                    match found {
+                        Some(n) => put(alias, &entry.attrs[*n]),
+                        None => put(alias, &Vec::new()),
                     }
                 }
             }
