@@ -14,7 +14,7 @@ mod ldap_support;
 use std::time::Duration;
 
 use caching_support::{memcached, require_plugins, Server, Setup};
-use ldap_support::{Slapd, PEOPLE};
+use ldap_support::{Slapd, GROUPS, PEOPLE, SERVICE_DN, SERVICE_PW};
 use rewho::{ApiFactory, OwnedRequest, Value};
 
 const OUTCOME: &str = "rewho.memcached.cached_ldap.authenticate";
@@ -26,23 +26,51 @@ fn seed_ini(s: &Slapd, mc: &Server, extra: &str) -> String {
          [plugin:ldap]\nuse = who_ldap:LDAPAuthenticatorPlugin\nurl = {}\nbase_dn = {PEOPLE}\n\
          returned_id = login\ntimeout = 1\nconnect_timeout = 1\nretry_interval = 0.2\n\n\
          [plugin:cached_ldap]\nuse = repoze.who.plugins.memcached\nmemcached_urls = {}\n\
-         authenticator_name = ldap\nsecret = a long shared secret\nttl = 3\n{extra}\n\n\
+         authenticator_name = ldap\nmdprovider_name = groups\nsecret = a long shared secret\n\
+         ttl = 3\n{extra}\n\n\
+         [plugin:groups]\nuse = ldap_groups\nurl = {}\nbase_dn = {GROUPS}\nbind_dn = {SERVICE_DN}\n\
+         bind_pass = {SERVICE_PW}\ntimeout = 1\nconnect_timeout = 1\n\n\
          [identifiers]\nplugins = basic\n\
-         [authenticators]\nplugins = cached_ldap ldap;unused\n",
+         [authenticators]\nplugins = cached_ldap ldap;unused\n\
+         [mdproviders]\nplugins = cached_ldap\n",
         s.url(),
-        mc.url()
+        mc.url(),
+        s.url()
     )
 }
 
 /// (user id, cache outcome).
 fn try_login(f: &ApiFactory, user: &str, pw: &str) -> (Option<String>, Option<String>) {
+    let (id, outcome, _) = login_groups(f, user, pw);
+    (id, outcome)
+}
+
+/// (user id, cache outcome, groups).
+fn login_groups(
+    f: &ApiFactory,
+    user: &str,
+    pw: &str,
+) -> (Option<String>, Option<String>, Vec<String>) {
     let req = OwnedRequest::get("/").header("Authorization", &common::basic(user, pw));
     req.with_view(|view| {
         let mut api = f.api(view);
-        let id = api
-            .authenticate()
+        let identity = api.authenticate().cloned();
+        let id = identity
+            .as_ref()
             .and_then(|i| i.userid().and_then(Value::as_str).map(str::to_owned));
-        (id, api.environ().get_str(OUTCOME).map(str::to_owned))
+        let groups = identity
+            .as_ref()
+            .and_then(|i| i.get("groups"))
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect();
+        (
+            id,
+            api.environ().get_str(OUTCOME).map(str::to_owned),
+            groups,
+        )
     })
 }
 
@@ -63,7 +91,15 @@ fn warm_logins_skip_the_directory_and_survive_its_outage_until_ttl() {
     s.signal("STOP");
     for _ in 0..5 {
         let started = std::time::Instant::now();
-        assert_eq!(alice(&f), (Some("alice".into()), Some("hit".into())));
+        assert_eq!(
+            login_groups(&f, "alice", "alice-pw"),
+            (
+                Some("alice".into()),
+                Some("hit".into()),
+                vec!["admins".to_owned(), "staff".to_owned()]
+            ),
+            "user id and groups from the cache"
+        );
         assert!(started.elapsed() < Duration::from_millis(500));
     }
     s.signal("CONT");

@@ -112,10 +112,8 @@ fn normalized(mut answer: Json) -> Json {
         let identity = answer["identity"].as_object_mut().unwrap();
         identity.entry("groups").or_insert_with(|| json!([]));
     }
-    if let Some(groups) = answer.pointer_mut("/identity/groups") {
-        if let Json::Array(list) = groups {
-            list.sort_by_key(|g| g.to_string());
-        }
+    if let Some(Json::Array(list)) = answer.pointer_mut("/identity/groups") {
+        list.sort_by_key(|g| g.to_string());
     }
     answer.as_object_mut().unwrap().remove("error");
     answer

@@ -236,6 +236,12 @@ impl Directory {
                     self.put_idle(kind, conn);
                     return Ok(v);
                 }
+                // A server that stopped answering will not answer a new connection
+                // either: one timeout per request is the bound.
+                Err(e @ LdapError::Timeout { .. }) => {
+                    drop_off_runtime(vec![conn]);
+                    return Err(self.failed(format!("{e}")));
+                }
                 Err(e) => {
                     (self.log)(
                         Level::Debug,

@@ -203,7 +203,7 @@ impl Options {
             ca_file: set(&self.tls_ca_file).map(|p| ctx.resolve_path(p)),
             verify: self.tls_verify.unwrap_or(true),
             connect_timeout: seconds("connect_timeout", self.connect_timeout, 3.0)?,
-            timeout: seconds("timeout", self.timeout, 5.0)?,
+            timeout: seconds("timeout", self.timeout, 3.0)?,
             pool_size,
             retry: seconds("retry_interval", self.retry_interval, 1.0)?,
             service,
