@@ -33,12 +33,13 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-wait_port() {
-  for _ in $(seq 1 200); do
+wait_port() { # port [log]
+  for _ in $(seq 1 400); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.05
   done
   echo "nothing listens on $1" >&2
+  [ -n "${2:-}" ] && cat "$2" >&2
   exit 1
 }
 
@@ -60,8 +61,9 @@ rootpw admin-secret
 directory $work/db
 EOF
 /usr/sbin/slapd -f "$work/slapd.conf" -h "ldap://127.0.0.1:$lport/" -d 0 >"$work/slapd.log" 2>&1 &
-pids+=($!)
-wait_port "$lport"
+slapd_pid=$!
+pids+=("$slapd_pid")
+wait_port "$lport" "$work/slapd.log"
 ldapadd -x -H "ldap://127.0.0.1:$lport" -D cn=admin,dc=example,dc=org -w admin-secret >/dev/null <<EOF
 dn: dc=example,dc=org
 objectClass: dcObject
@@ -81,9 +83,11 @@ userPassword: alice-pw
 EOF
 
 mport="$(free_port)"
-/usr/bin/memcached -l 127.0.0.1 -p "$mport" -U 0 >/dev/null 2>&1 &
+as_root=()
+[ "$(id -u)" = 0 ] && as_root=(-u root) # memcached refuses to run as root without it
+/usr/bin/memcached "${as_root[@]}" -l 127.0.0.1 -p "$mport" -U 0 >"$work/memcached.log" 2>&1 &
 pids+=($!)
-wait_port "$mport"
+wait_port "$mport" "$work/memcached.log"
 
 ldap_section="[plugin:ldap]
 use = ldap
@@ -120,25 +124,33 @@ ttl = 600
 plugins = cached_ldap ldap;unused
 EOF
 
+# slapd's CPU time so far (user + system), in milliseconds: the load on the directory.
+slapd_cpu_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' \
+    "/proc/$slapd_pid/stat"
+}
+
 run() { # name ini
   local port
   port="$(free_port)"
   "$rewho" serve --config "$2" --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  wait_port "$port"
+  wait_port "$port" "$work/$1.log"
   local url="http://127.0.0.1:$port/_rewho/auth"
   # One login first: checks the answer (and fills the cache for the warm run).
   local code
   code="$(curl -s -o /dev/null -w '%{http_code}' -u alice:alice-pw "$url")"
   [ "$code" = 200 ] || { echo "$1: login answered $code" >&2; cat "$work/$1.log" >&2; exit 1; }
-  local out
+  local out cpu_before cpu_after
+  cpu_before="$(slapd_cpu_ms)"
   out="$(ab -q -n "$n" -c 1 -A alice:alice-pw "$url" 2>&1)"
+  cpu_after="$(slapd_cpu_ms)"
   local failed mean
   failed="$(awk '/^Non-2xx responses/ {print $3}' <<<"$out")"
   mean="$(awk '/^Time per request/ {print $4; exit}' <<<"$out")"
-  printf '%-5s %6d logins, mean %s ms per login%s\n' "$1" "$n" "$mean" \
-    "${failed:+ ($failed non-2xx!)}"
+  printf '%-5s %6d logins, mean %s ms per login, slapd CPU %s ms%s\n' "$1" "$n" "$mean" \
+    "$((cpu_after - cpu_before))" "${failed:+ ($failed non-2xx!)}"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 }
