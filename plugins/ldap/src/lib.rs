@@ -82,10 +82,15 @@ fn directory(
         .map_err(|e| PluginError::new(format!("option `ldap_connection`: {e}")))
 }
 
-/// Marks the environ and turns an outage into "no answer" (the directory logs it once).
+/// Marks the environ and turns a failure into "no answer". Outages and refused service binds
+/// are logged once by the directory; an operation the server refused (missing rights, a
+/// size limit) is a configuration problem and logged each time.
 fn unavailable(env: &mut Environ, e: &Unavailable, host: &Host) {
     env.set(UNAVAILABLE_KEY, true);
-    host.debug(&e.to_string());
+    match e {
+        Unavailable::Refused { .. } => host.error(&e.to_string()),
+        _ => host.debug(&e.to_string()),
+    }
 }
 
 /// The identity's `login` and `password`, when both are strings.
