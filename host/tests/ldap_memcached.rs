@@ -191,3 +191,42 @@ fn failures_are_cached_only_with_negative_ttl_and_outages_never() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// docs/LDAP.md's recipe, as written, with only the addresses and file paths pointed at the
+/// test servers: logs in, caches, and survives slapd stopping.
+#[test]
+fn the_documented_recipe_runs() {
+    setup();
+    let mut s = Slapd::start();
+    let mc = memcached();
+    let doc = std::fs::read_to_string(common::workspace().join("docs/LDAP.md")).unwrap();
+    let recipe = doc
+        .split("```ini\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an ini block in docs/LDAP.md");
+    let ldaps = s.ldaps_url();
+    let ca = s.ca_file().display().to_string();
+    let ini = recipe
+        .replace(
+            "ldaps://ldap1.example.org ldaps://ldap2.example.org",
+            &ldaps,
+        )
+        .replace("ldaps://ldap1.example.org", &ldaps)
+        .replace("/etc/ssl/certs/example-ca.pem", &ca)
+        .replace("/etc/rewho/ldap.pass", "%(here)s/ldap.pass")
+        .replace("127.0.0.1:11211", &mc.url());
+    let setup = Setup::new(&ini);
+    std::fs::write(setup.path("ldap.pass"), format!("{SERVICE_PW}\n")).unwrap();
+    let f = setup.factory();
+    let groups = vec!["admins".to_owned(), "staff".to_owned()];
+    let first = login_groups(&f, "alice", "alice-pw");
+    assert_eq!(
+        (first.0.as_deref(), first.2.clone()),
+        (Some("alice"), groups.clone())
+    );
+    s.kill();
+    let warm = login_groups(&f, "alice", "alice-pw");
+    assert_eq!((warm.0.as_deref(), warm.2), (Some("alice"), groups));
+    assert_eq!(try_login(&f, "alice", "wrong").0, None);
+}
