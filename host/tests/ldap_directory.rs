@@ -3,7 +3,8 @@
 //! memberOf, injection attempts, empty passwords, StartTLS / ldaps with a test CA, ldapi,
 //! pooling, the server killed, restarted and hung mid-run, and option errors.
 //!
-//! Needs `cargo build -p rewho-plugin-ldap -p rewho-plugin-basicauth` and slapd installed.
+//! Needs `cargo build -p rewho-plugin-ldap -p rewho-plugin-basicauth -p rewho-plugin-auth_tkt`
+//! and slapd installed.
 
 mod caching_support;
 mod common;
@@ -550,5 +551,48 @@ fn dotted_names_of_both_python_projects_resolve() {
     ))
     .factory();
     let id = auth(&f, "alice", "alice-pw").0.unwrap();
+    assert_eq!(strings(id.get("groups")), ["admins", "staff"]);
+}
+
+/// A login form's flow: `ldap_search` checks the password once, auth_tkt remembers the user
+/// (the DN travels in the ticket's user data), and on later cookie-only requests
+/// `ldap_groups` still finds the groups from that DN.
+#[test]
+fn groups_follow_the_dn_through_an_auth_tkt_cookie() {
+    setup();
+    require_plugins(&["auth_tkt"]);
+    let s = Slapd::start();
+    let text = format!(
+        "[plugin:tkt]\nuse = auth_tkt\nsecret = a test secret\n\n\
+         [plugin:auth]\n{}\n\n\
+         [plugin:groups]\nuse = ldap_groups\nurl = {}\nbind_dn = {SERVICE_DN}\n\
+         bind_pass = {SERVICE_PW}\nbase_dn = {GROUPS}\n\n\
+         [identifiers]\nplugins = tkt\n[authenticators]\nplugins = auth tkt\n\
+         [mdproviders]\nplugins = groups\n",
+        search_plugin(&s, "returned_id = login"),
+        s.url()
+    );
+    let f = Setup::new(&text).factory();
+    let mut credentials = Identity::new();
+    credentials.insert("login", "alice");
+    credentials.insert("password", "alice-pw");
+    let (who, headers) = OwnedRequest::get("/login").with_view(|view| {
+        let mut api = f.api(view);
+        api.login(credentials, Some("tkt"))
+    });
+    assert_eq!(
+        who.and_then(|i| i.userid().and_then(Value::as_str).map(str::to_owned)),
+        Some("alice".to_owned())
+    );
+    let cookie = headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case("set-cookie"))
+        .map(|h| h.value.as_str().split(';').next().unwrap().to_owned())
+        .expect("auth_tkt set a cookie");
+    let id = OwnedRequest::get("/page")
+        .header("Cookie", &cookie)
+        .with_view(|view| f.api(view).authenticate().cloned())
+        .expect("the cookie authenticates");
+    assert_eq!(id.userid().and_then(Value::as_str), Some("alice"));
     assert_eq!(strings(id.get("groups")), ["admins", "staff"]);
 }
