@@ -267,6 +267,12 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
             builtin("passthrough_challenge_decider")
         }
         _ => {
+            if let Some(factory) = ldap_factory(&full) {
+                return Some(Mapped {
+                    library: "ldap",
+                    factory: Some(factory),
+                });
+            }
             let rest = full.strip_prefix("repoze.who.plugins.")?;
             let mut parts = rest.split('.');
             let plugin = parts.next()?;
@@ -281,6 +287,26 @@ pub fn map_dotted_name(name: &str) -> Option<Mapped> {
                 _ => None,
             }
         }
+    }
+}
+
+/// The `ldap` library's factory for `ldap_search`, `ldap_attributes`, `ldap_groups` (short
+/// names of factories in the one library `ldap`), and for who_ldap's and
+/// repoze.who.plugins.ldap's class names (`who_ldap.LDAPGroupsPlugin`,
+/// `repoze.who.plugins.ldap[.plugins].LDAPAuthenticatorPlugin`).
+fn ldap_factory(full: &str) -> Option<&'static str> {
+    let class = full
+        .strip_prefix("who_ldap.")
+        .or_else(|| full.strip_prefix("repoze.who.plugins.ldap.plugins."))
+        .or_else(|| full.strip_prefix("repoze.who.plugins.ldap."))
+        .unwrap_or(full);
+    let dotted = class != full;
+    match (dotted, class) {
+        (true, "LDAPAuthenticatorPlugin") => Some("ldap"),
+        (true, "LDAPSearchAuthenticatorPlugin") | (false, "ldap_search") => Some("ldap_search"),
+        (true, "LDAPAttributesPlugin") | (false, "ldap_attributes") => Some("ldap_attributes"),
+        (true, "LDAPGroupsPlugin") | (false, "ldap_groups") => Some("ldap_groups"),
+        _ => None,
     }
 }
 
@@ -410,5 +436,35 @@ mod tests {
             })
         );
         assert_eq!(map_dotted_name("my.ldap.authenticator"), None);
+        let ldap = |factory| {
+            Some(Mapped {
+                library: "ldap",
+                factory: Some(factory),
+            })
+        };
+        assert_eq!(map_dotted_name("ldap_search"), ldap("ldap_search"));
+        assert_eq!(map_dotted_name("ldap_groups"), ldap("ldap_groups"));
+        assert_eq!(
+            map_dotted_name("ldap"),
+            None,
+            "the library's own short name"
+        );
+        assert_eq!(
+            map_dotted_name("who_ldap:LDAPSearchAuthenticatorPlugin"),
+            ldap("ldap_search")
+        );
+        assert_eq!(
+            map_dotted_name("who_ldap.LDAPAttributesPlugin"),
+            ldap("ldap_attributes")
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.ldap:LDAPAuthenticatorPlugin"),
+            ldap("ldap")
+        );
+        assert_eq!(
+            map_dotted_name("repoze.who.plugins.ldap.plugins:LDAPAttributesPlugin"),
+            ldap("ldap_attributes")
+        );
+        assert_eq!(map_dotted_name("who_ldap:Nothing"), None);
     }
 }

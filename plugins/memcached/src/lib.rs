@@ -34,7 +34,9 @@
 //! The value is a JSON object: the user id (always, for `authenticate`) and the value items
 //! (`value_items`, or every key the wrapped plugin added). Anything else found under a key
 //! (a foreign or corrupt value) is a miss, and is overwritten or deleted.
-//! Failures are cached only when `negative_ttl` is set.
+//! Failures are cached only when `negative_ttl` is set, and never when the wrapped plugin
+//! marked its backend unavailable (environ key `rewho.backend_unavailable`, set by the `ldap`
+//! plugins during a directory outage): an outage is not a wrong password.
 //!
 //! # Security
 //! Keys reveal nothing, but values are plain JSON: whoever can write to the memcached servers
@@ -67,6 +69,9 @@ pub use key::{python_str, HashAlgo, Keyer};
 
 /// The largest TTL memcached reads as a duration (larger numbers are dates).
 const MAX_TTL: u32 = 30 * 24 * 3600;
+/// Environ key a wrapped plugin sets when its backend could not answer (the `ldap` plugins
+/// do): its `None` then means "unknown", and is not cached as a failure.
+pub const UNAVAILABLE_KEY: &str = "rewho.backend_unavailable";
 /// Marks a cached failure (with a null user id, which the Python plugin also reads as one).
 const NEGATIVE_KEY: &str = "rewho.negative";
 
@@ -408,7 +413,14 @@ impl Authenticator for Memcached {
         };
         env.set(&self.auth_outcome_key, outcome);
         let before = self.keys_before(identity);
-        let result = inner.authenticate(req, env, identity)?;
+        // Whether *this* call of the wrapped plugin found its backend unavailable.
+        let marked_before = env.remove(UNAVAILABLE_KEY);
+        let result = inner.authenticate(req, env, identity);
+        let backend_down = env.get(UNAVAILABLE_KEY).is_some();
+        if let (Some(v), false) = (marked_before, backend_down) {
+            env.set(UNAVAILABLE_KEY, v);
+        }
+        let result = result?;
         if matches!(looked, Lookup::Unavailable) {
             return Ok(result);
         }
@@ -420,7 +432,8 @@ impl Authenticator for Memcached {
                 value.insert(USERID_KEY, userid.clone());
                 self.store(&key, &value, self.ttl);
             }
-            None if self.negative_ttl > 0 => {
+            // An unreachable backend's `None` is "unknown", not "wrong": never cached.
+            None if self.negative_ttl > 0 && !backend_down => {
                 let value: Map = [(USERID_KEY, Value::Null), (NEGATIVE_KEY, Value::Bool(true))]
                     .into_iter()
                     .collect();
