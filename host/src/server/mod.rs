@@ -41,7 +41,7 @@ mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -288,11 +288,6 @@ impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The peer's IP, as axum's connect info has it.
-pub(crate) fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
-    crate::middleware::peer_of(ext).map(|p| p.ip())
 }
 
 /// A bound, loaded `rewho serve`, ready to [`run`](Self::run).
