@@ -648,3 +648,175 @@ async fn row14_redirects_never_use_a_client_chosen_host() {
         nginx.error_log()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: the shipped proxy examples scrub every header rewho believes from a client. rewho
+// trusts the proxy (loopback) and, as a stand-in for a `header` plugin that checks the proxy
+// it is behind, its `header` plugin trusts the client's own address too: so a forged
+// X-Forwarded-User is refused only because the example removed it.
+
+/// The forgeries of issue 19 sent through a proxy example at `base` (as the namespace reaches
+/// it), with `upstream` behind it.
+fn forgeries_through(ns: &NetNs, base: &str, upstream: &Upstream, underscores: bool) {
+    let url = |p: &str| format!("{base}{p}");
+    let upstream_users = || -> Vec<String> {
+        upstream
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|h| {
+                h.iter()
+                    .filter(|(n, _)| n.replace('_', "-") == "x-remote-user")
+                    .map(|(n, v)| format!("{n}: {v}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+
+    // The `header` plugin's user header, in both spellings.
+    let mut forged_user = vec!["X-Forwarded-User: admin", JSON];
+    if underscores {
+        forged_user.push("X_Forwarded_User: admin");
+    }
+    let r = get(ns, &url("/private"), &forged_user);
+    assert_eq!(r.status, 401, "X-Forwarded-User reached rewho: {r:?}");
+
+    // A ticket bound to another address, with that address in every client-address header.
+    let stolen = ticket("alice", "10.9.9.9");
+    let r = get(
+        ns,
+        &url("/private"),
+        &[
+            &stolen,
+            "X-Real-IP: 10.9.9.9",
+            "X-Forwarded-For: 10.9.9.9",
+            "Forwarded: for=10.9.9.9",
+            JSON,
+        ],
+    );
+    assert_eq!(
+        r.status, 401,
+        "a forged client address reached rewho: {r:?}"
+    );
+    let own = ticket("alice", &ns.ns_ip().to_string());
+    let r = get(ns, &url("/private"), &[&own, "X-Real-IP: 10.9.9.9", JSON]);
+    assert_eq!(
+        r.status, 200,
+        "the client's own address did not reach rewho: {r:?}"
+    );
+
+    // Identity headers the application believes, in every spelling.
+    let before = upstream.seen.lock().unwrap().len();
+    let alice = format!("Authorization: {}", basic("alice", "wonderland"));
+    let mut spoof = vec![alice.as_str(), "X-Remote-User: admin", JSON];
+    if underscores {
+        spoof.push("X_Remote_User: admin");
+    }
+    let r = get(ns, &url("/private"), &spoof);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(upstream.seen.lock().unwrap().len() > before);
+    assert_eq!(
+        upstream_users().last().map(String::as_str),
+        Some("x-remote-user: alice")
+    );
+    assert!(
+        upstream_users().iter().all(|u| u.ends_with("alice")),
+        "a forged user reached the upstream: {:?}",
+        upstream_users()
+    );
+
+    // Where the browser asked to go, as the proxy reports it, never the client's headers.
+    let r = get(
+        ns,
+        &url("/private"),
+        &[
+            BROWSER,
+            "X-Original-URL: http://evil.example/x",
+            "X-Original-URI: /elsewhere",
+            "X-Original-Method: POST",
+            "X-Forwarded-Host: evil.example",
+        ],
+    );
+    // Relative, or (Traefik, which resolves a relative Location against rewho's address)
+    // absolute on the host the client reached the proxy by.
+    let loc = location(&r);
+    let path = loc.strip_prefix(base).unwrap_or(&loc);
+    assert!(
+        path.starts_with("/_rewho/login?came_from=") && path.ends_with("%2Fprivate"),
+        "{loc}"
+    );
+    assert!(!loc.contains("evil.example"), "{loc}");
+}
+
+/// rewho on loopback behind a proxy example, its `header` plugin trusting the namespace.
+fn behind_proxy(ns: &NetNs) -> (Ini, Rewho) {
+    let ini = ini(
+        "",
+        &format!("trusted_proxies = 127.0.0.0/8 {}/32", ns.ns_ip()),
+    );
+    let rewho = rewho_on("127.0.0.1:0", &ini, &[]);
+    (ini, rewho)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_example_scrubs_forgeries_from_outside() {
+    let ns = NetNs::create("nginx-forgeries");
+    let (_ini, rewho) = behind_proxy(&ns);
+    let upstream = Upstream::start().await;
+    let nginx = Nginx::start_site(&example("nginx/rewho.conf"), |text, port| {
+        text.replace("listen 80;", &format!("listen {port};"))
+            .replace("127.0.0.1:8080", &rewho.addr.to_string())
+            .replace("127.0.0.1:3000", &upstream.addr.to_string())
+    });
+    // nginx drops `_` header names itself (underscores_in_headers off).
+    forgeries_through(
+        &ns,
+        &format!("http://{}:{}", ns.host_ip(), nginx.port),
+        &upstream,
+        true,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_example_scrubs_forgeries_from_outside() {
+    let ns = NetNs::create("caddy-forgeries");
+    let (_ini, rewho) = behind_proxy(&ns);
+    let upstream = Upstream::start().await;
+    let caddy = caddy(&rewho, &upstream.addr.to_string());
+    forgeries_through(
+        &ns,
+        &format!("http://{}:{}", ns.host_ip(), caddy.port),
+        &upstream,
+        true,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_example_scrubs_forgeries_from_outside() {
+    let ns = NetNs::create("traefik-forgeries");
+    let (_ini, rewho) = behind_proxy(&ns);
+    let upstream = Upstream::start().await;
+    let traefik = serve_support::Traefik::start(
+        &example("traefik/traefik.yml"),
+        &example("traefik/rewho.yml"),
+        |text, port, dynamic| {
+            text.replace("address: \":80\"", &format!("address: \":{port}\""))
+                .replace("/etc/traefik/rewho.yml", &dynamic.display().to_string())
+                .replace("127.0.0.1:8080", &rewho.addr.to_string())
+                .replace("127.0.0.1:3000", &upstream.addr.to_string())
+        },
+    );
+    let base = format!("http://{}:{}", ns.host_ip(), traefik.port);
+    // Traefik opens its port before the file provider's routers are in place.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while get(&ns, &format!("{base}/ready"), &[JSON]).status != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "traefik never routed:\n{}",
+            traefik.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    forgeries_through(&ns, &base, &upstream, true);
+}

@@ -175,7 +175,10 @@ fn prefix_eq(net: &[u8], addr: &[u8], bits: u8) -> bool {
 /// the request plugins see carries them instead of a client's `Host` (or a proxy's
 /// `X-Forwarded-Host` / `X-Original-URL`), so a redirect built on the request cannot send a
 /// browser to a host the client chose; when not set, the edges make a challenge's `Location`
-/// relative whenever it points at the request's own origin ([`relative_location`]).
+/// relative whenever it points at the request's own origin taken from `Host`
+/// ([`relative_location`]). A host a trusted proxy reports stays (Traefik resolves a relative
+/// `Location` against rewho's own address): it is the one the browser used to reach that
+/// proxy, and `public_url` pins it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PublicUrl {
     scheme: String,
@@ -352,6 +355,10 @@ pub(crate) struct Provenance {
     /// redirect must be answered as 401 with `Location`, since nginx turns any status but
     /// 2xx/401/403 of the subrequest into a 500.
     pub(crate) nginx: bool,
+    /// The host plugins see was reported by a trusted proxy (`X-Forwarded-Host`,
+    /// `X-Original-URL`) rather than taken from `Host`: a challenge's `Location` on it stays
+    /// absolute, since Traefik resolves a relative one against rewho's own address.
+    pub(crate) proxy_host: bool,
 }
 
 /// Builds the request plugins see from an HTTP request and its TCP peer, owned: for calls
@@ -492,6 +499,7 @@ fn rebuild_from_headers<'a>(
     }
     if let Some(host) = text(proxy.forwarded_host) {
         req.host = narrow(host, |h| h.split(',').next().unwrap_or("").trim());
+        prov.proxy_host = true;
     }
     if mode == Rebuild::ForwardAuth {
         let method = text(proxy.original_method);
@@ -507,6 +515,7 @@ fn rebuild_from_headers<'a>(
                 let slash = rest.find('/');
                 req.scheme = lowercase(narrow(url, |u| &u[..at]));
                 req.host = narrow(rest.clone(), |r| slash.map_or(r, |i| &r[..i]));
+                prov.proxy_host = true;
                 let target = narrow(rest, |r| slash.map_or("/", |i| &r[i..]));
                 set_target(&mut req, target);
                 prov.nginx = true;

@@ -112,14 +112,14 @@ where
         let shared = self.shared.clone();
         let loaded = shared.load();
         let (mut parts, body) = req.into_parts();
-        let (request, _) = snapshot(
+        let (request, prov) = snapshot(
             &parts,
             peer_of(&parts.extensions),
             &loaded.trusted,
             loaded.public.as_ref(),
             Rebuild::Direct,
         );
-        let pin_location = loaded.public.is_none();
+        let pin_location = loaded.public.is_none() && !prov.proxy_host;
         let api = WhoApi::new(loaded, Arc::new(request));
         let inner = async move {
             let admission = match api.ingress().await {

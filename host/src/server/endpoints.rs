@@ -138,10 +138,7 @@ async fn forward_auth_answer(
             (None, Some(o)) => (o.scheme.as_str(), o.host.as_str()),
             (None, None) => return None,
         };
-        loaded
-            .public
-            .is_none()
-            .then(|| (scheme.to_owned(), host.to_owned()))
+        (loaded.public.is_none() && !prov.proxy_host).then(|| (scheme.to_owned(), host.to_owned()))
     };
     let Ok(verdict) = verdict else {
         return (
