@@ -1,6 +1,7 @@
-//! What every HTTP edge shares: which peers are trusted proxies, how the request plugins see
-//! is rebuilt from `X-Forwarded-*` / `X-Original-*`, and which downstream headers are
-//! stripped so clients cannot spoof them.
+//! What every HTTP edge shares: which peers are trusted proxies, the one rule that gives the
+//! client address ([`TrustedProxies::client_addr`]), how the request plugins see is rebuilt
+//! from `X-Forwarded-*` / `X-Original-*` (and pinned by `[general] public_url`), and which
+//! downstream headers are stripped, by normalized name, so clients cannot spoof them.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};

@@ -19,8 +19,10 @@
 //!
 //! The request to authenticate is rebuilt from `X-Original-URI` / `X-Original-Method` (nginx)
 //! or `X-Forwarded-Method` / `X-Forwarded-Uri` (Traefik, Caddy), plus `X-Forwarded-Proto`,
-//! `X-Forwarded-Host`, `X-Real-IP` / `X-Forwarded-For`, only when the TCP peer is a trusted
-//! proxy (loopback, or `[general] trusted_proxies`). The answer never says 2xx unless a user
+//! `X-Forwarded-Host`, and the client address by the one rule of
+//! [`TrustedProxies::client_addr`](crate::TrustedProxies::client_addr) (`X-Forwarded-For` or
+//! `Forwarded`; `X-Real-IP` only with `[general] real_ip_header`), only when the TCP peer is
+//! a trusted proxy (loopback, or `[general] trusted_proxies`). The answer never says 2xx unless a user
 //! was authenticated. nginx's `auth_request` turns any status of the subrequest other than
 //! 2xx/401/403 into a 500, so when the call came through nginx (it sent `X-Original-*`) a
 //! redirect challenge is answered as 401 with the `Location` header; the nginx example turns
