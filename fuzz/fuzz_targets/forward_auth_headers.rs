@@ -57,6 +57,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(fa.path, "/_rewho/auth");
         assert_eq!(fa.query, "");
         assert_eq!(fa.scheme, "http");
-        assert_eq!(fa.remote_addr, "198.51.100.7");
+        assert_eq!(fa.client_addr, "198.51.100.7");
     }
 });

@@ -84,7 +84,8 @@ fn main() -> std::process::ExitCode {
         host: "localhost".into(),
         path: req.path,
         query: req.query,
-        remote_addr: req.remote_addr,
+        peer_addr: req.remote_addr.clone(),
+        client_addr: req.remote_addr,
         headers: req.headers,
     };
     let op = req.op;

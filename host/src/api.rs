@@ -173,6 +173,8 @@ pub struct ApiFactoryBuilder {
     challenge_decider: Option<EntrySpec>,
     remote_user_key: String,
     trusted_proxies: Vec<String>,
+    /// `[general]` options the edges read (`real_ip_header`, `public_url`, …).
+    general_options: Vec<(String, String)>,
     statics: Vec<(String, PluginLibrary)>,
     observer: Option<Arc<dyn CallObserver>>,
     /// `[general] call_timeout`, or why it is wrong (reported by `build`).
@@ -216,6 +218,7 @@ impl ApiFactoryBuilder {
             challenge_decider: None,
             remote_user_key: "REMOTE_USER".to_owned(),
             trusted_proxies: Vec::new(),
+            general_options: Vec::new(),
             statics: Vec::new(),
             observer: None,
             call_timeout: Ok(Some(DEFAULT_CALL_TIMEOUT)),
@@ -265,6 +268,7 @@ impl ApiFactoryBuilder {
         b.challenge_decider = general(&config.general.challenge_decider);
         b.remote_user_key = config.general.remote_user_key.clone();
         b.trusted_proxies = config.general.trusted_proxies.clone();
+        b.general_options = config.general.extra.clone();
         if let Some((_, v)) = config
             .general
             .extra
@@ -290,6 +294,15 @@ impl ApiFactoryBuilder {
     /// plugin never sees it).
     pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.call_timeout = Ok(timeout);
+        self
+    }
+
+    /// Sets a `[general]` option the edges read, as the config file would
+    /// (`real_ip_header`, `public_url`; see `docs/SERVING.md`).
+    pub fn general_option(mut self, key: &str, value: &str) -> Self {
+        self.general_options.retain(|(k, _)| k != key);
+        self.general_options
+            .push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -497,6 +510,7 @@ impl ApiFactoryBuilder {
                 registry,
                 source: self.source,
                 trusted_proxies: self.trusted_proxies,
+                general_options: self.general_options,
                 does_io,
                 unannounced_io,
                 observer: self.observer,
@@ -616,6 +630,7 @@ struct FactoryInner {
     registry: PluginRegistry,
     source: Option<PathBuf>,
     trusted_proxies: Vec<String>,
+    general_options: Vec<(String, String)>,
     does_io: bool,
     /// Some plugin does I/O without asking before it blocks.
     unannounced_io: bool,
@@ -807,6 +822,16 @@ impl ApiFactory {
     /// `[general] trusted_proxies` as written.
     pub fn trusted_proxies(&self) -> &[String] {
         &self.inner.trusted_proxies
+    }
+    /// The last value of a `[general]` option that is not one of repoze.who's, as written
+    /// (the edges read `real_ip_header` and `public_url` here).
+    pub fn general_option(&self, key: &str) -> Option<&str> {
+        self.inner
+            .general_options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     /// `true` when some plugin in a chain blocks on I/O: async edges then run requests on a
     /// blocking thread.

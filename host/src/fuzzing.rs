@@ -16,7 +16,7 @@ pub fn forward_auth_request(
     peer: Option<SocketAddr>,
     trusted: &TrustedProxies,
 ) -> (OwnedRequest, bool) {
-    let (req, prov) = snapshot(parts, peer, trusted, Rebuild::ForwardAuth);
+    let (req, prov) = snapshot(parts, peer, trusted, None, Rebuild::ForwardAuth);
     (req, prov.trusted)
 }
 
@@ -27,6 +27,6 @@ pub fn direct_request(
     peer: Option<SocketAddr>,
     trusted: &TrustedProxies,
 ) -> (OwnedRequest, bool) {
-    let (req, prov) = snapshot(parts, peer, trusted, Rebuild::Direct);
+    let (req, prov) = snapshot(parts, peer, trusted, None, Rebuild::Direct);
     (req, prov.trusted)
 }

@@ -18,8 +18,13 @@ pub struct OwnedRequest {
     pub path: String,
     /// Query string without `?`.
     pub query: String,
-    /// Client address without port.
-    pub remote_addr: String,
+    /// The TCP peer's address, without port: the proxy in front when there is one.
+    pub peer_addr: String,
+    /// The client's address, without port, as [`TrustedProxies::client_addr`] derives it
+    /// from the peer and the headers of trusted proxies (the peer's own address otherwise).
+    ///
+    /// [`TrustedProxies::client_addr`]: crate::TrustedProxies::client_addr
+    pub client_addr: String,
     /// Headers in order.
     pub headers: Vec<(String, String)>,
 }
@@ -34,7 +39,8 @@ impl OwnedRequest {
             host: "localhost".into(),
             path: path.into(),
             query: query.into(),
-            remote_addr: "127.0.0.1".into(),
+            peer_addr: "127.0.0.1".into(),
+            client_addr: "127.0.0.1".into(),
             headers: Vec::new(),
         }
     }
@@ -42,6 +48,14 @@ impl OwnedRequest {
     /// Adds a header (builder style).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets both addresses to `addr` (builder style): a client that reached the server
+    /// itself, with no proxy in between.
+    pub fn from_addr(mut self, addr: &str) -> Self {
+        self.peer_addr = addr.into();
+        self.client_addr = addr.into();
         self
     }
 
@@ -60,7 +74,8 @@ impl OwnedRequest {
                 host: &self.host,
                 path: &self.path,
                 query: &self.query,
-                remote_addr: &self.remote_addr,
+                peer_addr: &self.peer_addr,
+                client_addr: &self.client_addr,
             },
             self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
             f,
@@ -75,7 +90,10 @@ pub(crate) struct RequestText<'a> {
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
     pub(crate) query: &'a str,
-    pub(crate) remote_addr: &'a str,
+    /// The TCP peer (see [`OwnedRequest::peer_addr`]); read once the view has `peer_addr()`.
+    pub(crate) peer_addr: &'a str,
+    /// The derived client (see [`OwnedRequest::client_addr`]).
+    pub(crate) client_addr: &'a str,
 }
 
 /// Lends `f` the plugins' view of a request: the one place that lays out a plugin-api
@@ -94,9 +112,8 @@ pub(crate) fn lend_view<'a, R>(
         host: text.host,
         path: text.path,
         query: text.query,
-        // ABI 1.0: peer_addr (the edge work passes the TCP peer here).
-        peer_addr: text.remote_addr,
-        client_addr: text.remote_addr,
+        peer_addr: text.peer_addr,
+        client_addr: text.client_addr,
         headers: &headers,
     };
     f(parts.view())

@@ -140,7 +140,7 @@ fn headers_from_untrusted_addresses_are_ignored_and_stripped() {
     let s = Setup::new(&chain(""));
     let f = s.factory();
     let mut spoof = sso("mallory", "m@evil.example", "admins");
-    spoof.remote_addr = "203.0.113.9".into();
+    spoof = spoof.from_addr("203.0.113.9");
     spoof.with_view(|view| {
         let mut api = f.api(view);
         assert!(
@@ -170,7 +170,7 @@ fn headers_from_untrusted_addresses_are_ignored_and_stripped() {
     assert!(attributes(&id).is_empty());
     // IPv6 loopback is trusted by default; other CIDRs only when listed.
     let mut v6 = sso("carol", "c@example.org", "x");
-    v6.remote_addr = "::1".into();
+    v6 = v6.from_addr("::1");
     assert_eq!(who(&f, &v6).userid(), Some(&Value::from("carol")));
     let s = Setup::new(&chain("").replace(
         "rememberer_name = session",
@@ -178,7 +178,7 @@ fn headers_from_untrusted_addresses_are_ignored_and_stripped() {
     ));
     let f = s.factory();
     let mut from_proxy = sso("dave", "d@example.org", "x");
-    from_proxy.remote_addr = "10.1.2.3".into();
+    from_proxy = from_proxy.from_addr("10.1.2.3");
     assert_eq!(who(&f, &from_proxy).userid(), Some(&Value::from("dave")));
     assert!(authenticate(&f, &sso("dave", "d@example.org", "x"), "-")
         .0

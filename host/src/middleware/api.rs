@@ -65,14 +65,12 @@ impl WhoApi {
     /// A `WhoApi` for `request` on `factory`, for edges other than [`WhoLayer`](super::WhoLayer)
     /// (tests, custom servers). The request's classification happens on first use.
     pub fn for_request(factory: &ApiFactory, request: OwnedRequest) -> Self {
-        let trusted = super::TrustedProxies::parse(factory.trusted_proxies()).unwrap_or_default();
-        Self::new(
-            Arc::new(Loaded {
-                factory: factory.clone(),
-                trusted,
-            }),
-            Arc::new(request),
-        )
+        let loaded = Loaded::new(factory.clone()).unwrap_or_else(|_| Loaded {
+            factory: factory.clone(),
+            trusted: super::TrustedProxies::default(),
+            public: None,
+        });
+        Self::new(Arc::new(loaded), Arc::new(request))
     }
 
     /// Lends this request's [`Api`] to `f` on the current thread. Prefer [`run`](Self::run)

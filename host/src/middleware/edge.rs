@@ -1,6 +1,7 @@
-//! What every HTTP edge shares: which peers are trusted proxies, how the request plugins see
-//! is rebuilt from `X-Forwarded-*` / `X-Original-*`, and which downstream headers are
-//! stripped so clients cannot spoof them.
+//! What every HTTP edge shares: which peers are trusted proxies, the one rule that gives the
+//! client address ([`TrustedProxies::client_addr`]), how the request plugins see is rebuilt
+//! from `X-Forwarded-*` / `X-Original-*` (and pinned by `[general] public_url`), and which
+//! downstream headers are stripped, by normalized name, so clients cannot spoof them.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -16,21 +17,26 @@ use crate::request::OwnedRequest;
 /// proxies). Incoming copies are always stripped.
 pub const REMOTE_USER_HEADER: &str = "x-remote-user";
 
-/// Peers whose `X-Forwarded-*` and `X-Original-*` headers are believed: loopback always, plus
-/// the addresses and CIDRs of `[general] trusted_proxies`.
+/// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Original-*` headers are believed: loopback
+/// always, plus the addresses and CIDRs of `[general] trusted_proxies`; and the single header
+/// (`[general] real_ip_header`, none by default) that such a peer may name the client in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<(IpAddr, u8)>,
+    real_ip_header: Option<HeaderName>,
 }
 
-/// A `trusted_proxies` entry that is neither an IP address nor a CIDR.
+/// A `[general]` option of the edges (`trusted_proxies`, `real_ip_header`, `public_url`) that
+/// cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "[general] trusted_proxies: `{entry}` is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/8)"
-)]
+#[error("[general] {option}: `{entry}` {reason}")]
 pub struct InvalidProxy {
+    /// The option.
+    pub option: &'static str,
     /// The entry as written.
     pub entry: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
 }
 
 impl TrustedProxies {
@@ -49,7 +55,9 @@ impl TrustedProxies {
             .filter(|e| !e.is_empty())
         {
             let bad = || InvalidProxy {
+                option: "trusted_proxies",
                 entry: entry.to_owned(),
+                reason: "is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/8)",
             };
             let (addr, bits) = match entry.split_once('/') {
                 Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| bad())?)),
@@ -63,7 +71,77 @@ impl TrustedProxies {
             }
             nets.push((addr, bits));
         }
-        Ok(TrustedProxies { nets })
+        Ok(TrustedProxies {
+            nets,
+            real_ip_header: None,
+        })
+    }
+
+    /// Believes the client address a trusted peer puts in the single header `name`
+    /// (`[general] real_ip_header`, e.g. `X-Real-IP`) before `X-Forwarded-For`. Without it no
+    /// such header is read: a proxy that passes a client's own `X-Real-IP` on unchanged
+    /// would otherwise let the client choose its address.
+    pub fn with_real_ip_header(mut self, name: &str) -> Result<Self, InvalidProxy> {
+        let name = name.trim();
+        self.real_ip_header = match name {
+            "" => None,
+            n => Some(
+                HeaderName::from_bytes(n.as_bytes()).map_err(|_| InvalidProxy {
+                    option: "real_ip_header",
+                    entry: n.to_owned(),
+                    reason: "is not a header name",
+                })?,
+            ),
+        };
+        Ok(self)
+    }
+
+    /// The client's address, by the one rule every edge and plugin uses: walking from the TCP
+    /// `peer` towards the client, each hop that is a trusted proxy vouches for the hop it
+    /// names, so the client is the right-most `X-Forwarded-For` entry that is not a trusted
+    /// proxy (or the left-most when all are). `Forwarded` (RFC 7239) `for=` entries are read
+    /// instead when there is no `X-Forwarded-For`. Nothing is read from an untrusted peer; a
+    /// hop that is not an address (`unknown`, an obfuscated name) ends the walk at the last
+    /// trusted address. With [`with_real_ip_header`](Self::with_real_ip_header), a trusted
+    /// peer's value of that header comes first.
+    pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = canonical_ip(peer);
+        if !self.contains(peer) {
+            return peer;
+        }
+        if let Some(name) = &self.real_ip_header {
+            if let Some(ip) = text(headers.get(name)).and_then(|v| parse_hop(&v)) {
+                return canonical_ip(ip);
+            }
+        }
+        let xff = headers.get_all("x-forwarded-for");
+        let mut hops: Vec<Option<IpAddr>> = xff
+            .iter()
+            .flat_map(|v| {
+                header_text(v)
+                    .split(',')
+                    .map(|h| parse_hop(h.trim()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if xff.iter().next().is_none() {
+            hops = headers
+                .get_all(http::header::FORWARDED)
+                .iter()
+                .flat_map(|v| forwarded_for(&header_text(v)))
+                .collect();
+        }
+        let mut client = peer;
+        for hop in hops.into_iter().rev() {
+            if !self.contains(client) {
+                break;
+            }
+            match hop {
+                Some(ip) => client = canonical_ip(ip),
+                None => break,
+            }
+        }
+        client
     }
 
     /// Whether `ip` is loopback or inside one of the configured networks (IPv4-mapped IPv6
@@ -94,6 +172,81 @@ fn prefix_eq(net: &[u8], addr: &[u8], bits: u8) -> bool {
     }
 }
 
+/// `[general] public_url`: the scheme and host of the site as its users reach it. When set,
+/// the request plugins see carries them instead of a client's `Host` (or a proxy's
+/// `X-Forwarded-Host` / `X-Original-URL`), so a redirect built on the request cannot send a
+/// browser to a host the client chose; when not set, the edges make a challenge's `Location`
+/// relative whenever it points at the request's own origin taken from `Host`
+/// ([`relative_location`]). A host a trusted proxy reports stays (Traefik resolves a relative
+/// `Location` against rewho's own address): it is the one the browser used to reach that
+/// proxy, and `public_url` pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PublicUrl {
+    scheme: String,
+    host: String,
+}
+
+impl PublicUrl {
+    /// Parses `https://app.example.org` (or `http://…`, with an optional port and a trailing
+    /// `/`); empty means not set.
+    pub(crate) fn parse(value: Option<&str>) -> Result<Option<PublicUrl>, InvalidProxy> {
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let bad = |reason| InvalidProxy {
+            option: "public_url",
+            entry: v.to_owned(),
+            reason,
+        };
+        let (scheme, rest) = v
+            .split_once("://")
+            .ok_or_else(|| bad("is not a URL: write it as https://host[:port]"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("must start with http:// or https://"));
+        }
+        let host = rest.strip_suffix('/').unwrap_or(rest);
+        if host.is_empty()
+            || host.contains(['/', '?', '#', '@'])
+            || HeaderValue::from_str(host).is_err()
+        {
+            return Err(bad("must be a scheme and host only (https://host[:port])"));
+        }
+        Ok(Some(PublicUrl {
+            scheme,
+            host: host.to_owned(),
+        }))
+    }
+}
+
+/// Makes the `Location` of a plugin's answer relative (path and query) when it points at the
+/// request's own origin `scheme://host`: that host came from the client (`Host`, or a header
+/// a proxy passed on), so an absolute URL built on it could send the browser anywhere.
+pub(crate) fn relative_location(headers: &mut HeaderMap, scheme: &str, host: &str) {
+    let Some(location) = headers.get(http::header::LOCATION) else {
+        return;
+    };
+    let text = header_text(location);
+    let Some((s, rest)) = text.split_once("://") else {
+        return;
+    };
+    let origin_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if !s.eq_ignore_ascii_case(scheme) || !rest[..origin_len].eq_ignore_ascii_case(host) {
+        return;
+    }
+    let tail = &rest[origin_len..];
+    let relative = if tail.starts_with('/') {
+        tail.to_owned()
+    } else {
+        format!("/{tail}")
+    };
+    // `//evil` would be protocol-relative: keep a single leading slash.
+    let relative = format!("/{}", relative.trim_start_matches(['/', '\\']));
+    if let Ok(v) = HeaderValue::from_str(&relative) {
+        headers.insert(http::header::LOCATION, v);
+    }
+}
+
 /// Which forwarded headers describe the request to authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rebuild {
@@ -118,7 +271,8 @@ pub(crate) fn header_text(v: &HeaderValue) -> Cow<'_, str> {
 /// lookups cost more than the rest of the request snapshot).
 #[derive(Default)]
 struct ProxyHeaders<'h> {
-    real_ip: Option<&'h HeaderValue>,
+    /// `X-Forwarded-For` or `Forwarded` is present: [`TrustedProxies::client_addr`] has a
+    /// chain to walk.
     forwarded_for: bool,
     forwarded_proto: Option<&'h HeaderValue>,
     forwarded_host: Option<&'h HeaderValue>,
@@ -133,10 +287,10 @@ impl<'h> ProxyHeaders<'h> {
     /// Notes `value` if `name` is a proxy header not seen yet.
     fn note(&mut self, name: &str, value: &'h HeaderValue) {
         if !name.starts_with("x-") {
+            self.forwarded_for |= name == "forwarded";
             return;
         }
         let slot = match name {
-            "x-real-ip" => &mut self.real_ip,
             "x-forwarded-proto" => &mut self.forwarded_proto,
             "x-forwarded-host" => &mut self.forwarded_host,
             "x-original-method" => &mut self.original_method,
@@ -165,34 +319,19 @@ fn text(value: Option<&HeaderValue>) -> Option<Cow<'_, str>> {
         .filter(|v| !v.is_empty())
 }
 
-/// The client address a trusted proxy reports: `X-Real-IP`, else the right-most address of
-/// `X-Forwarded-For` that is not itself a trusted proxy.
-fn forwarded_client(
-    headers: &HeaderMap,
-    proxy: &ProxyHeaders<'_>,
-    trusted: &TrustedProxies,
-) -> Option<IpAddr> {
-    if let Some(ip) = text(proxy.real_ip).and_then(|v| v.parse().ok()) {
-        return Some(ip);
-    }
-    if !proxy.forwarded_for {
-        return None;
-    }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .flat_map(|v| {
-            header_text(v)
-                .split(',')
-                .filter_map(|s| parse_hop(s.trim()))
-                .collect::<Vec<_>>()
+/// The `for=` node of each element of a `Forwarded` header (RFC 7239), in order: `None` for a
+/// node that is not an address (`unknown`, `_hidden`) or an element without `for=`.
+fn forwarded_for(value: &str) -> Vec<Option<IpAddr>> {
+    value
+        .split(',')
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                .and_then(|(_, v)| parse_hop(v.trim().trim_matches('"')))
         })
-        .collect();
-    hops.iter()
-        .rev()
-        .find(|ip| !trusted.contains(**ip))
-        .or(hops.first())
-        .copied()
+        .collect()
 }
 
 /// `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]:5678`.
@@ -217,6 +356,10 @@ pub(crate) struct Provenance {
     /// redirect must be answered as 401 with `Location`, since nginx turns any status but
     /// 2xx/401/403 of the subrequest into a 500.
     pub(crate) nginx: bool,
+    /// The host plugins see was reported by a trusted proxy (`X-Forwarded-Host`,
+    /// `X-Original-URL`) rather than taken from `Host`: a challenge's `Location` on it stays
+    /// absolute, since Traefik resolves a relative one against rewho's own address.
+    pub(crate) proxy_host: bool,
 }
 
 /// Builds the request plugins see from an HTTP request and its TCP peer, owned: for calls
@@ -225,9 +368,10 @@ pub(crate) fn snapshot(
     parts: &Parts,
     peer: Option<SocketAddr>,
     trusted: &TrustedProxies,
+    public: Option<&PublicUrl>,
     mode: Rebuild,
 ) -> (OwnedRequest, Provenance) {
-    let (req, prov) = rebuild(parts, peer, trusted, mode);
+    let (req, prov) = rebuild(parts, peer, trusted, public, mode);
     (req.into_owned(), prov)
 }
 
@@ -242,11 +386,22 @@ pub(crate) struct RebuiltRequest<'a> {
     host: Cow<'a, str>,
     path: Cow<'a, str>,
     query: Cow<'a, str>,
-    remote_addr: String,
+    peer_addr: String,
+    client_addr: String,
     headers: Vec<(&'a str, Cow<'a, str>)>,
 }
 
 impl RebuiltRequest<'_> {
+    /// The scheme plugins see.
+    pub(crate) fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The host plugins see.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
     /// An owned copy, for calls that outlive the HTTP request or move to another thread.
     pub(crate) fn into_owned(self) -> OwnedRequest {
         OwnedRequest {
@@ -255,7 +410,8 @@ impl RebuiltRequest<'_> {
             host: self.host.into_owned(),
             path: self.path.into_owned(),
             query: self.query.into_owned(),
-            remote_addr: self.remote_addr,
+            peer_addr: self.peer_addr,
+            client_addr: self.client_addr,
             headers: self
                 .headers
                 .into_iter()
@@ -273,7 +429,8 @@ impl RebuiltRequest<'_> {
                 host: &self.host,
                 path: &self.path,
                 query: &self.query,
-                remote_addr: &self.remote_addr,
+                peer_addr: &self.peer_addr,
+                client_addr: &self.client_addr,
             },
             self.headers.iter().map(|(n, v)| (*n, v.as_ref())),
             f,
@@ -284,6 +441,22 @@ impl RebuiltRequest<'_> {
 /// Builds the request plugins see from an HTTP request and its TCP peer, borrowing from
 /// `parts` (see [`RebuiltRequest`]).
 pub(crate) fn rebuild<'a>(
+    parts: &'a Parts,
+    peer: Option<SocketAddr>,
+    trusted: &TrustedProxies,
+    public: Option<&'a PublicUrl>,
+    mode: Rebuild,
+) -> (RebuiltRequest<'a>, Provenance) {
+    let (mut req, prov) = rebuild_from_headers(parts, peer, trusted, mode);
+    if let Some(p) = public {
+        req.scheme = Cow::Borrowed(&p.scheme);
+        req.host = Cow::Borrowed(&p.host);
+    }
+    (req, prov)
+}
+
+/// [`rebuild`] before `public_url` replaces the scheme and host.
+fn rebuild_from_headers<'a>(
     parts: &'a Parts,
     peer: Option<SocketAddr>,
     trusted: &TrustedProxies,
@@ -299,7 +472,8 @@ pub(crate) fn rebuild<'a>(
         },
         path: Cow::Borrowed(parts.uri.path()),
         query: Cow::Borrowed(parts.uri.query().unwrap_or_default()),
-        remote_addr: peer.map(|p| ip_text(p.ip())).unwrap_or_default(),
+        peer_addr: peer.map(|p| ip_text(p.ip(), 0)).unwrap_or_default(),
+        client_addr: String::new(),
         headers: Vec::with_capacity(headers.len()),
     };
     let mut proxy = ProxyHeaders::default();
@@ -308,10 +482,16 @@ pub(crate) fn rebuild<'a>(
         req.headers.push((name.as_str(), header_text(value)));
     }
     let mut prov = Provenance::default();
-    if !peer.is_some_and(|p| trusted.contains(p.ip())) {
+    let Some(peer) = peer.map(|p| p.ip()).filter(|&p| trusted.contains(p)) else {
+        req.client_addr = req.peer_addr.clone();
         return (req, prov);
-    }
+    };
     prov.trusted = true;
+    req.client_addr = if proxy.forwarded_for || trusted.real_ip_header.is_some() {
+        ip_text(trusted.client_addr(peer, headers), 1)
+    } else {
+        req.peer_addr.clone()
+    };
     if let Some(proto) = text(proxy.forwarded_proto) {
         let proto = narrow(proto, |p| p.split(',').next().unwrap_or("").trim());
         if proto.eq_ignore_ascii_case("http") || proto.eq_ignore_ascii_case("https") {
@@ -320,9 +500,7 @@ pub(crate) fn rebuild<'a>(
     }
     if let Some(host) = text(proxy.forwarded_host) {
         req.host = narrow(host, |h| h.split(',').next().unwrap_or("").trim());
-    }
-    if let Some(ip) = forwarded_client(headers, &proxy, trusted) {
-        req.remote_addr = ip_text(ip);
+        prov.proxy_host = true;
     }
     if mode == Rebuild::ForwardAuth {
         let method = text(proxy.original_method);
@@ -338,6 +516,7 @@ pub(crate) fn rebuild<'a>(
                 let slash = rest.find('/');
                 req.scheme = lowercase(narrow(url, |u| &u[..at]));
                 req.host = narrow(rest.clone(), |r| slash.map_or(r, |i| &r[..i]));
+                prov.proxy_host = true;
                 let target = narrow(rest, |r| slash.map_or("/", |i| &r[i..]));
                 set_target(&mut req, target);
                 prov.nginx = true;
@@ -378,15 +557,16 @@ fn uppercase(text: Cow<'_, str>) -> Cow<'_, str> {
 
 /// `ip` (IPv4-mapped IPv6 as IPv4) as text. Formatting an address costs more than copying
 /// one, and a server behind a proxy sees one peer address (or a few) over and over, so each
-/// thread keeps the last one it formatted.
-fn ip_text(ip: IpAddr) -> String {
+/// thread keeps the last one it formatted in each of two slots (0: peers, 1: clients), so
+/// that the two kinds do not evict each other.
+fn ip_text(ip: IpAddr, slot: usize) -> String {
     thread_local! {
-        static LAST: std::cell::RefCell<Option<(IpAddr, String)>> =
-            const { std::cell::RefCell::new(None) };
+        static LAST: std::cell::RefCell<[Option<(IpAddr, String)>; 2]> =
+            const { std::cell::RefCell::new([None, None]) };
     }
     let ip = canonical_ip(ip);
     LAST.with(|last| {
-        let mut last = last.borrow_mut();
+        let last = &mut last.borrow_mut()[slot];
         match &*last {
             Some((seen, text)) if *seen == ip => text.clone(),
             _ => {
@@ -417,34 +597,86 @@ fn set_target<'a>(req: &mut RebuiltRequest<'a>, target: Cow<'a, str>) {
     };
 }
 
-/// The names of downstream headers that are stripped from every incoming request: the user
-/// header, the names configured, and every name a plugin edit has ever touched (learnt as
-/// edits are seen, so a header a plugin sets only for some users is stripped for all).
+/// A header name as the guard compares it: ASCII lowercase with `_` read as `-`, because
+/// CGI, WSGI and many frameworks turn `X_Remote_User` and `X-Remote-User` into the same
+/// `HTTP_X_REMOTE_USER`.
+fn normalized(name: &str) -> String {
+    name.trim()
+        .bytes()
+        .map(|b| match b {
+            b'_' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+/// Whether header name `name` (already lowercase, as `http` keeps names) is `guarded` (already
+/// [`normalized`]) once normalized, without allocating.
+fn same_normalized(name: &str, guarded: &str) -> bool {
+    name.len() == guarded.len()
+        && name
+            .bytes()
+            .zip(guarded.bytes())
+            .all(|(a, g)| a == g || (a == b'_' && g == b'-'))
+}
+
+/// Removes from `Connection` every token `drop` picks (given lowercase), so that a hop-by-hop
+/// strip further on (the reverse proxy's) cannot remove the header it names.
+fn drop_connection_tokens(headers: &mut HeaderMap, drop: impl Fn(&str) -> bool) {
+    let listed = headers.get_all(http::header::CONNECTION);
+    let tokens = |v: &HeaderValue| -> Vec<String> {
+        header_text(v)
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    if !listed.iter().any(|v| tokens(v).iter().any(|t| drop(t))) {
+        return;
+    }
+    let kept: Vec<String> = listed
+        .iter()
+        .flat_map(tokens)
+        .filter(|t| !drop(t))
+        .collect();
+    headers.remove(http::header::CONNECTION);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
+            headers.insert(http::header::CONNECTION, v);
+        }
+    }
+}
+
+/// Headers a client may send of its own that a plugin edit may also set: its own
+/// credentials. Learning such a name from an edit would strip every client's copy (an API
+/// client's own `Authorization` once `redis_session` has set one for somebody); the edit
+/// replaces the client's copy whenever it applies, which is all the guard is for.
+const NEVER_LEARNT: [&str; 2] = ["authorization", "cookie"];
+
+/// The names of downstream headers that are stripped from every incoming request, compared
+/// after ASCII case-folding and `_` → `-`: the user header, the names configured, and every
+/// name a plugin edit has ever touched except [`NEVER_LEARNT`] ones (learnt as edits are
+/// seen, so a header a plugin sets only for some users is stripped for all).
 #[derive(Debug)]
 pub(crate) struct HeaderGuard {
-    names: RwLock<Vec<HeaderName>>,
+    names: RwLock<Vec<String>>,
 }
 
 impl HeaderGuard {
     pub(crate) fn new<S: AsRef<str>>(extra: &[S]) -> Self {
-        let mut names = vec![HeaderName::from_static(REMOTE_USER_HEADER)];
-        for n in extra {
-            if let Ok(n) = HeaderName::from_bytes(n.as_ref().trim().as_bytes()) {
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
-        }
-        HeaderGuard {
-            names: RwLock::new(names),
-        }
+        let guard = HeaderGuard {
+            names: RwLock::new(vec![REMOTE_USER_HEADER.to_owned()]),
+        };
+        guard.add(extra);
+        guard
     }
 
     /// Adds header names (invalid ones are ignored).
     pub(crate) fn add<S: AsRef<str>>(&self, extra: &[S]) {
         let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
         for n in extra {
-            if let Ok(n) = HeaderName::from_bytes(n.as_ref().trim().as_bytes()) {
+            if HeaderName::from_bytes(n.as_ref().trim().as_bytes()).is_ok() {
+                let n = normalized(n.as_ref());
                 if !names.contains(&n) {
                     names.push(n);
                 }
@@ -454,12 +686,13 @@ impl HeaderGuard {
 
     /// Records the names in `edits` so later requests strip them too.
     pub(crate) fn learn(&self, edits: &[HeaderEdit]) {
-        let new: Vec<HeaderName> = {
+        let new: Vec<String> = {
             let names = self.names.read().unwrap_or_else(|e| e.into_inner());
             edits
                 .iter()
-                .filter_map(|e| HeaderName::from_bytes(e.name.as_bytes()).ok())
-                .filter(|n| !names.contains(n))
+                .filter(|e| HeaderName::from_bytes(e.name.as_bytes()).is_ok())
+                .map(|e| normalized(&e.name))
+                .filter(|n| !names.contains(n) && !NEVER_LEARNT.contains(&n.as_str()))
                 .collect()
         };
         if !new.is_empty() {
@@ -472,16 +705,25 @@ impl HeaderGuard {
         }
     }
 
-    /// Removes every guarded header from `headers`.
+    /// Removes every guarded header from `headers`, whatever its case and `_`/`-` spelling,
+    /// and every guarded name from `Connection`, so that a hop-by-hop strip further on
+    /// cannot remove the identity headers set after this.
     pub(crate) fn strip(&self, headers: &mut HeaderMap) {
         let names = self.names.read().unwrap_or_else(|e| e.into_inner());
-        for n in names.iter() {
+        let is_guarded = |n: &str| names.iter().any(|g| same_normalized(n, g));
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| is_guarded(n.as_str()))
+            .cloned()
+            .collect();
+        for n in doomed {
             headers.remove(n);
         }
+        drop_connection_tokens(headers, |t| is_guarded(t));
     }
 
-    /// The guarded names.
-    pub(crate) fn names(&self) -> Vec<HeaderName> {
+    /// The guarded names, normalized.
+    pub(crate) fn names(&self) -> Vec<String> {
         self.names.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
@@ -496,39 +738,57 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Strips guarded headers from `headers`, then sets the user header and the edits.
+    /// Strips guarded headers from `headers`, then sets the user header and, only when a user
+    /// was authenticated, the edits: an edit made for a request nobody authenticated (a
+    /// session id planted in a store, a token that did not verify) must not reach the
+    /// application.
     pub(crate) fn apply(&self, guard: &HeaderGuard, headers: &mut HeaderMap) {
         guard.learn(&self.edits);
         guard.strip(headers);
-        if let Some(userid) = &self.userid {
-            match HeaderValue::from_str(userid) {
-                Ok(v) => {
-                    headers.insert(HeaderName::from_static(REMOTE_USER_HEADER), v);
-                }
-                Err(_) => tracing::warn!(
-                    target: "rewho::edge",
-                    "user id is not a valid header value; X-Remote-User not sent"
-                ),
+        let Some(userid) = &self.userid else {
+            // Only edits the plugin marked unconditional (`set_downstream_header_always`).
+            for edit in self.edits.iter().filter(|e| e.always) {
+                apply_edit(edit, headers);
             }
+            return;
+        };
+        match HeaderValue::from_str(userid) {
+            Ok(v) => {
+                headers.insert(HeaderName::from_static(REMOTE_USER_HEADER), v);
+            }
+            Err(_) => tracing::warn!(
+                target: "rewho::edge",
+                "user id is not a valid header value; X-Remote-User not sent"
+            ),
         }
+        drop_connection_tokens(headers, |t| {
+            self.edits
+                .iter()
+                .any(|e| same_normalized(t, &normalized(&e.name)))
+        });
         for edit in &self.edits {
-            let Ok(name) = HeaderName::from_bytes(edit.name.as_bytes()) else {
-                tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header name in a plugin edit");
-                continue;
-            };
-            match edit.value.as_ref().into_option() {
-                Some(value) => match HeaderValue::from_bytes(value.as_bytes()) {
-                    Ok(v) => {
-                        headers.insert(name, v);
-                    }
-                    Err(_) => {
-                        tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header value in a plugin edit")
-                    }
-                },
-                None => {
-                    headers.remove(name);
-                }
+            apply_edit(edit, headers);
+        }
+    }
+}
+
+/// Sets or removes one plugin edit's header (an invalid name or value is logged, not sent).
+fn apply_edit(edit: &HeaderEdit, headers: &mut HeaderMap) {
+    let Ok(name) = HeaderName::from_bytes(edit.name.as_bytes()) else {
+        tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header name in a plugin edit");
+        return;
+    };
+    match edit.value.as_ref().into_option() {
+        Some(value) => match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(v) => {
+                headers.insert(name, v);
             }
+            Err(_) => {
+                tracing::warn!(target: "rewho::edge", header = %edit.name, "invalid header value in a plugin edit")
+            }
+        },
+        None => {
+            headers.remove(name);
         }
     }
 }
@@ -619,7 +879,7 @@ mod tests {
         );
         let trusted = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let (r, prov) = snapshot(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        let (r, prov) = snapshot(&p, Some(local), &trusted, None, Rebuild::ForwardAuth);
         assert!(prov.trusted && prov.nginx);
         assert_eq!(
             (r.method.as_str(), r.scheme.as_str(), r.host.as_str()),
@@ -629,22 +889,22 @@ mod tests {
             (r.path.as_str(), r.query.as_str()),
             ("/private/page", "a=1")
         );
-        assert_eq!(r.remote_addr, "203.0.113.9");
+        assert_eq!(r.client_addr, "203.0.113.9");
 
         let outsider: SocketAddr = "198.51.100.1:5000".parse().unwrap();
-        let (r, prov) = snapshot(&p, Some(outsider), &trusted, Rebuild::ForwardAuth);
+        let (r, prov) = snapshot(&p, Some(outsider), &trusted, None, Rebuild::ForwardAuth);
         assert!(!prov.trusted);
         assert_eq!(
             (r.method.as_str(), r.path.as_str()),
             ("GET", "/_rewho/auth")
         );
         assert_eq!(
-            (r.host.as_str(), r.remote_addr.as_str()),
+            (r.host.as_str(), r.client_addr.as_str()),
             ("rewho:8080", "198.51.100.1")
         );
 
         // Direct mode never takes the method or path from headers.
-        let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::Direct);
+        let (r, _) = snapshot(&p, Some(local), &trusted, None, Rebuild::Direct);
         assert_eq!(
             (r.method.as_str(), r.path.as_str()),
             ("GET", "/_rewho/auth")
@@ -667,14 +927,14 @@ mod tests {
         );
         let trusted = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
         let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        let (r, _) = snapshot(&p, Some(local), &trusted, None, Rebuild::ForwardAuth);
         assert_eq!(
             r.scheme, "https",
             "the first value, as HeaderMap::get gives it"
         );
         assert_eq!(r.path, "/_rewho/auth", "a blank first value means none");
         assert_eq!(
-            r.remote_addr, "198.51.100.7",
+            r.client_addr, "198.51.100.7",
             "both X-Forwarded-For lines are read"
         );
         assert_eq!(r.headers.len(), 6, "plugins see every header line");
@@ -697,13 +957,14 @@ mod tests {
             &p,
             Some(local),
             &TrustedProxies::loopback(),
+            None,
             Rebuild::ForwardAuth,
         );
         assert!(!prov.nginx);
         assert_eq!(r.method, "DELETE");
         assert_eq!(r.host, "h.example:8443");
         assert_eq!((r.path.as_str(), r.query.as_str()), ("/x", "y"));
-        assert_eq!(r.remote_addr, "192.0.2.1");
+        assert_eq!(r.client_addr, "192.0.2.1");
     }
 
     #[test]
@@ -723,7 +984,7 @@ mod tests {
         );
         let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let trusted = TrustedProxies::loopback();
-        let (borrowed, prov) = rebuild(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        let (borrowed, prov) = rebuild(&p, Some(local), &trusted, None, Rebuild::ForwardAuth);
         assert!(prov.nginx, "X-Original-URL comes from nginx");
         let seen = |r: rewho_plugin_api::Request<'_>| {
             let h: Vec<(String, String)> = r
@@ -768,11 +1029,337 @@ mod tests {
                 ("x-forwarded-host", " h1 , h2"),
             ],
         );
-        let (r, _) = snapshot(&p, Some(local), &trusted, Rebuild::ForwardAuth);
+        let (r, _) = snapshot(&p, Some(local), &trusted, None, Rebuild::ForwardAuth);
         assert_eq!(
             (r.path.as_str(), r.query.as_str(), r.host.as_str()),
             ("/page", "x=1", "h1")
         );
+    }
+
+    /// The one client-address rule, row by row: (peer, trusted networks, real_ip_header,
+    /// headers, the client it must derive).
+    #[test]
+    fn client_address_rule() {
+        type Row<'a> = (
+            &'a str,
+            &'a [&'a str],
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a str,
+        );
+        let rows: &[Row<'_>] = &[
+            // An untrusted peer: nothing it sends is believed.
+            (
+                "203.0.113.5",
+                &[],
+                "",
+                &[("x-forwarded-for", "10.9.9.9")],
+                "203.0.113.5",
+            ),
+            (
+                "203.0.113.5",
+                &[],
+                "",
+                &[("x-real-ip", "127.0.0.1")],
+                "203.0.113.5",
+            ),
+            (
+                "203.0.113.5",
+                &[],
+                "x-real-ip",
+                &[("x-real-ip", "127.0.0.1")],
+                "203.0.113.5",
+            ),
+            (
+                "203.0.113.5",
+                &[],
+                "",
+                &[("forwarded", "for=127.0.0.1")],
+                "203.0.113.5",
+            ),
+            // A trusted peer without headers: the peer itself.
+            ("127.0.0.1", &[], "", &[], "127.0.0.1"),
+            // X-Real-IP is not read unless real_ip_header names it (issue 19, row 1).
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[
+                    ("x-real-ip", "127.0.0.1"),
+                    ("x-forwarded-for", "10.213.0.2"),
+                ],
+                "10.213.0.2",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[("x-real-ip", "10.9.9.9")],
+                "127.0.0.1",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "x-real-ip",
+                &[("x-real-ip", "10.9.9.9"), ("x-forwarded-for", "1.2.3.4")],
+                "10.9.9.9",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "X-Client-IP",
+                &[("x-client-ip", " 10.9.9.8 ")],
+                "10.9.9.8",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "x-real-ip",
+                &[("x-real-ip", "junk"), ("x-forwarded-for", "1.2.3.4")],
+                "1.2.3.4",
+            ),
+            // The right-most hop that is not a trusted proxy; forged hops to its left do not count.
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[("x-forwarded-for", "127.0.0.1, 10.213.0.2")],
+                "10.213.0.2",
+            ),
+            (
+                "127.0.0.1",
+                &["10.0.0.0/8"],
+                "",
+                &[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3")],
+                "198.51.100.7",
+            ),
+            (
+                "10.0.0.2",
+                &["10.0.0.0/8"],
+                "",
+                &[
+                    ("x-forwarded-for", "198.51.100.7"),
+                    ("x-forwarded-for", "10.0.0.9"),
+                ],
+                "198.51.100.7",
+            ),
+            // All hops trusted: the left-most, which a trusted hop vouched for.
+            (
+                "127.0.0.1",
+                &["10.0.0.0/8"],
+                "",
+                &[("x-forwarded-for", "10.1.1.1, 10.2.2.2")],
+                "10.1.1.1",
+            ),
+            // Ports, brackets, IPv4-mapped IPv6.
+            (
+                "::1",
+                &[],
+                "",
+                &[("x-forwarded-for", "[2001:db8::7]:4711")],
+                "2001:db8::7",
+            ),
+            (
+                "::ffff:127.0.0.1",
+                &[],
+                "",
+                &[("x-forwarded-for", "192.0.2.1:80")],
+                "192.0.2.1",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[("x-forwarded-for", "::ffff:192.0.2.9")],
+                "192.0.2.9",
+            ),
+            // A hop that is not an address ends the walk at the last trusted one.
+            (
+                "127.0.0.1",
+                &["10.0.0.0/8"],
+                "",
+                &[("x-forwarded-for", "6.6.6.6, unknown, 10.0.0.3")],
+                "10.0.0.3",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[("x-forwarded-for", "")],
+                "127.0.0.1",
+            ),
+            // RFC 7239 Forwarded, when there is no X-Forwarded-For.
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")],
+                "192.0.2.60",
+            ),
+            (
+                "127.0.0.1",
+                &["10.0.0.0/8"],
+                "",
+                &[(
+                    "forwarded",
+                    "for=6.6.6.6, for=\"[2001:db8:cafe::17]:4711\", For=10.0.0.1",
+                )],
+                "2001:db8:cafe::17",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[("forwarded", "for=_hidden, for=unknown")],
+                "127.0.0.1",
+            ),
+            (
+                "127.0.0.1",
+                &[],
+                "",
+                &[
+                    ("forwarded", "for=6.6.6.6"),
+                    ("x-forwarded-for", "192.0.2.4"),
+                ],
+                "192.0.2.4",
+            ),
+        ];
+        for (peer, nets, real_ip, headers, want) in rows {
+            let trusted = TrustedProxies::parse(nets)
+                .unwrap()
+                .with_real_ip_header(real_ip)
+                .unwrap();
+            let mut map = HeaderMap::new();
+            for (n, v) in *headers {
+                map.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            let got = trusted.client_addr(peer.parse().unwrap(), &map);
+            assert_eq!(
+                got.to_string(),
+                *want,
+                "peer {peer}, trusted {nets:?}, real_ip_header {real_ip:?}, {headers:?}"
+            );
+            // The edges agree with the rule, and keep the peer beside it.
+            let mut b = http::Request::builder().uri("/");
+            for (n, v) in *headers {
+                b = b.header(*n, *v);
+            }
+            let p = b.body(()).unwrap().into_parts().0;
+            let sock = SocketAddr::new(peer.parse().unwrap(), 1);
+            let (r, _) = snapshot(&p, Some(sock), &trusted, None, Rebuild::ForwardAuth);
+            assert_eq!(r.client_addr, *want, "{headers:?}");
+            assert_eq!(r.peer_addr, canonical_ip(sock.ip()).to_string());
+        }
+        assert!(TrustedProxies::loopback()
+            .with_real_ip_header("bad name")
+            .is_err());
+    }
+
+    #[test]
+    fn public_url_replaces_the_client_host_and_locations_become_relative() {
+        assert_eq!(PublicUrl::parse(None), Ok(None));
+        assert_eq!(PublicUrl::parse(Some(" ")), Ok(None));
+        let public = PublicUrl::parse(Some("HTTPS://app.example.org:8443/"))
+            .unwrap()
+            .unwrap();
+        for bad in [
+            "app.example.org",
+            "ftp://x",
+            "https://",
+            "https://h/path",
+            "https://u@h",
+        ] {
+            assert!(PublicUrl::parse(Some(bad)).is_err(), "{bad}");
+        }
+        let p = parts(
+            "/x",
+            &[
+                ("host", "evil.example"),
+                ("x-forwarded-host", "evil2.example"),
+            ],
+        );
+        let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let trusted = TrustedProxies::loopback();
+        let (r, _) = snapshot(&p, Some(local), &trusted, Some(&public), Rebuild::Direct);
+        assert_eq!(
+            (r.scheme.as_str(), r.host.as_str()),
+            ("https", "app.example.org:8443")
+        );
+
+        let rel = |loc: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::LOCATION, HeaderValue::from_str(loc).unwrap());
+            relative_location(&mut h, "http", "evil.example");
+            h[http::header::LOCATION].to_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            rel("http://evil.example/_rewho/login?came_from=x"),
+            "/_rewho/login?came_from=x"
+        );
+        assert_eq!(rel("http://EVIL.example?x=1"), "/?x=1");
+        assert_eq!(
+            rel("http://evil.example//other.example/"),
+            "/other.example/"
+        );
+        assert_eq!(
+            rel("https://sso.example/login"),
+            "https://sso.example/login"
+        );
+        assert_eq!(
+            rel("http://evil.example.other/"),
+            "http://evil.example.other/"
+        );
+        assert_eq!(rel("/already"), "/already");
+    }
+
+    #[test]
+    fn guard_compares_normalized_names_and_keeps_identity_out_of_connection() {
+        let guard = HeaderGuard::new(&["X-Groups"]);
+        let mut h = HeaderMap::new();
+        for n in [
+            "x_remote_user",
+            "X-REMOTE_USER",
+            "x_groups",
+            "authorization",
+        ] {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                "evil".parse().unwrap(),
+            );
+        }
+        h.insert(
+            "connection",
+            "keep-alive, X-Remote-User, x_groups, te".parse().unwrap(),
+        );
+        let adm = Admission {
+            userid: Some("alice".into()),
+            edits: vec![HeaderEdit {
+                name: "Authorization".into(),
+                value: abi_stable::std_types::ROption::RSome("Bearer t".into()),
+            }],
+        };
+        adm.apply(&guard, &mut h);
+        assert_eq!(h["x-remote-user"], "alice");
+        assert_eq!(h["authorization"], "Bearer t");
+        assert_eq!(h["connection"], "keep-alive, te");
+        assert_eq!(h.len(), 3, "{h:?}");
+        // An edit's Authorization is not learnt: a later client's own passes.
+        let mut later = HeaderMap::new();
+        later.insert("authorization", "Basic abc".parse().unwrap());
+        later.insert("connection", "authorization".parse().unwrap());
+        Admission::default().apply(&guard, &mut later);
+        assert_eq!(later["authorization"], "Basic abc");
+        // Edits never apply to a request nobody authenticated.
+        let mut anon = HeaderMap::new();
+        Admission {
+            userid: None,
+            edits: adm.edits.clone(),
+        }
+        .apply(&guard, &mut anon);
+        assert!(anon.is_empty(), "{anon:?}");
     }
 
     #[test]

@@ -60,15 +60,33 @@ pub use layer::WhoLayer;
 pub use service::WhoService;
 
 pub(crate) use edge::{
-    append_fields, header_text, rebuild, snapshot, to_fields, Admission, HeaderGuard, Provenance,
-    Rebuild,
+    append_fields, header_text, rebuild, relative_location, snapshot, to_fields, Admission,
+    HeaderGuard, Provenance, PublicUrl, Rebuild,
 };
 pub(crate) use service::{peer_of, timed_out, Outcome};
 
 /// One built factory and what the edges derive from its config.
 pub(crate) struct Loaded {
     pub(crate) factory: ApiFactory,
+    /// `[general] trusted_proxies` and `real_ip_header`.
     pub(crate) trusted: TrustedProxies,
+    /// `[general] public_url`.
+    pub(crate) public: Option<PublicUrl>,
+}
+
+impl Loaded {
+    /// What the edges derive from `factory`'s `[general]` options; fails on a bad
+    /// `trusted_proxies` entry, `real_ip_header` or `public_url`.
+    pub(crate) fn new(factory: ApiFactory) -> Result<Loaded, InvalidProxy> {
+        let trusted = TrustedProxies::parse(factory.trusted_proxies())?
+            .with_real_ip_header(factory.general_option("real_ip_header").unwrap_or(""))?;
+        let public = PublicUrl::parse(factory.general_option("public_url"))?;
+        Ok(Loaded {
+            factory,
+            trusted,
+            public,
+        })
+    }
 }
 
 /// The factory every request starts from, replaceable at run time (reload), plus the set of
@@ -90,7 +108,7 @@ impl std::fmt::Debug for SharedFactory {
 
 impl SharedFactory {
     /// Shares `factory`; fails when its `[general] trusted_proxies` has an entry that is not an
-    /// address or CIDR.
+    /// address or CIDR, or its `real_ip_header` or `public_url` cannot be used.
     pub fn new(factory: ApiFactory) -> Result<Self, InvalidProxy> {
         let guard = HeaderGuard::new(&factory.downstream_header_names());
         Ok(SharedFactory {
@@ -110,8 +128,7 @@ impl SharedFactory {
     }
 
     fn prepare(factory: ApiFactory) -> Result<Loaded, InvalidProxy> {
-        let trusted = TrustedProxies::parse(factory.trusted_proxies())?;
-        Ok(Loaded { factory, trusted })
+        Loaded::new(factory)
     }
 
     /// The current factory.

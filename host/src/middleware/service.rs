@@ -112,12 +112,14 @@ where
         let shared = self.shared.clone();
         let loaded = shared.load();
         let (mut parts, body) = req.into_parts();
-        let (request, _) = snapshot(
+        let (request, prov) = snapshot(
             &parts,
             peer_of(&parts.extensions),
             &loaded.trusted,
+            loaded.public.as_ref(),
             Rebuild::Direct,
         );
+        let pin_location = loaded.public.is_none() && !prov.proxy_host;
         let api = WhoApi::new(loaded, Arc::new(request));
         let inner = async move {
             let admission = match api.ingress().await {
@@ -125,6 +127,10 @@ where
                 Ok(Ok(a)) => a,
                 Ok(Err(response)) => {
                     let mut r = plugin_response(response).map(Either::Right);
+                    if pin_location {
+                        let req = api.request();
+                        super::relative_location(r.headers_mut(), &req.scheme, &req.host);
+                    }
                     r.extensions_mut().insert(Outcome::Responded);
                     return Ok(r);
                 }
@@ -145,6 +151,10 @@ where
             Ok(match egress {
                 Egress::Challenge(c) => {
                     let mut r = plugin_response(c).map(Either::Right);
+                    if pin_location {
+                        let req = api.request();
+                        super::relative_location(r.headers_mut(), &req.scheme, &req.host);
+                    }
                     r.extensions_mut().insert(Outcome::Challenged);
                     r
                 }

@@ -18,7 +18,8 @@ use super::pages;
 use super::proxy::{html, plain};
 use super::AppState;
 use crate::middleware::{
-    append_fields, peer_of, rebuild, snapshot, Outcome, Provenance, Rebuild, WhoApi,
+    append_fields, peer_of, rebuild, relative_location, snapshot, Outcome, Provenance, Rebuild,
+    WhoApi,
 };
 use crate::{Api, Egress, Ingress, REMOTE_USER_HEADER};
 
@@ -35,7 +36,7 @@ fn api_for(
     mode: Rebuild,
 ) -> (WhoApi, Provenance) {
     let loaded = app.shared.load();
-    let (request, prov) = snapshot(parts, peer, &loaded.trusted, mode);
+    let (request, prov) = snapshot(parts, peer, &loaded.trusted, loaded.public.as_ref(), mode);
     (WhoApi::new(loaded, Arc::new(request)), prov)
 }
 
@@ -112,15 +113,32 @@ async fn forward_auth_answer(
     peer: Option<SocketAddr>,
 ) -> (Response<Body>, Outcome) {
     let loaded = app.shared.load();
-    let (request, prov) = rebuild(parts, peer, &loaded.trusted, Rebuild::ForwardAuth);
+    let (request, prov) = rebuild(
+        parts,
+        peer,
+        &loaded.trusted,
+        loaded.public.as_ref(),
+        Rebuild::ForwardAuth,
+    );
     let factory = &loaded.factory;
     let inline = factory.run_inline(|| request.with_view(|view| decide(&mut factory.api(view))));
-    let verdict = match inline {
-        Some(verdict) => Ok(verdict),
+    // The request stays borrowed unless it moves to a blocking thread (then the Api owns it).
+    let (verdict, request, moved) = match inline {
+        Some(verdict) => (Ok(verdict), Some(request), None),
         None => {
             let api = WhoApi::new(loaded.clone(), Arc::new(request.into_owned()));
-            api.try_run(decide).await
+            (api.try_run(decide).await, None, Some(api.request()))
         }
+    };
+    // Without `public_url`, a challenge's Location on the request's own (client-chosen)
+    // origin is made relative.
+    let origin = || {
+        let (scheme, host) = match (&request, &moved) {
+            (Some(r), _) => (r.scheme(), r.host()),
+            (None, Some(o)) => (o.scheme.as_str(), o.host.as_str()),
+            (None, None) => return None,
+        };
+        (loaded.public.is_none() && !prov.proxy_host).then(|| (scheme.to_owned(), host.to_owned()))
     };
     let Ok(verdict) = verdict else {
         return (
@@ -157,8 +175,8 @@ async fn forward_auth_answer(
             append_fields(h, &remember);
             (r, Outcome::Authenticated(user))
         }
-        Verdict::Challenge(c) => (deny(c, prov), Outcome::Challenged),
-        Verdict::Respond(c) => (deny(c, prov), Outcome::Responded),
+        Verdict::Challenge(c) => (deny(c, prov, origin()), Outcome::Challenged),
+        Verdict::Respond(c) => (deny(c, prov, origin()), Outcome::Responded),
         Verdict::Deny => (
             plain(StatusCode::UNAUTHORIZED, "Not authenticated.\n"),
             Outcome::Anonymous,
@@ -168,7 +186,11 @@ async fn forward_auth_answer(
 
 /// A plugin's answer as a forward-auth denial: a 2xx is never sent (it would grant access);
 /// for nginx, a redirect becomes 401 + `Location`.
-fn deny(c: rewho_plugin_api::Response, prov: Provenance) -> Response<Body> {
+fn deny(
+    c: rewho_plugin_api::Response,
+    prov: Provenance,
+    origin: Option<(String, String)>,
+) -> Response<Body> {
     let mut r = Response::new(Body::from(c.body.into_vec()));
     let status = StatusCode::from_u16(c.status).unwrap_or(StatusCode::UNAUTHORIZED);
     let granting = status.is_success() || status.is_informational();
@@ -178,6 +200,9 @@ fn deny(c: rewho_plugin_api::Response, prov: Provenance) -> Response<Body> {
         status
     };
     append_fields(r.headers_mut(), c.headers.as_slice());
+    if let Some((scheme, host)) = origin {
+        relative_location(r.headers_mut(), &scheme, &host);
+    }
     r
 }
 

@@ -19,8 +19,10 @@
 //!
 //! The request to authenticate is rebuilt from `X-Original-URI` / `X-Original-Method` (nginx)
 //! or `X-Forwarded-Method` / `X-Forwarded-Uri` (Traefik, Caddy), plus `X-Forwarded-Proto`,
-//! `X-Forwarded-Host`, `X-Real-IP` / `X-Forwarded-For`, only when the TCP peer is a trusted
-//! proxy (loopback, or `[general] trusted_proxies`). The answer never says 2xx unless a user
+//! `X-Forwarded-Host`, and the client address by the one rule of
+//! [`TrustedProxies::client_addr`](crate::TrustedProxies::client_addr) (`X-Forwarded-For` or
+//! `Forwarded`; `X-Real-IP` only with `[general] real_ip_header`), only when the TCP peer is
+//! a trusted proxy (loopback, or `[general] trusted_proxies`). The answer never says 2xx unless a user
 //! was authenticated. nginx's `auth_request` turns any status of the subrequest other than
 //! 2xx/401/403 into a 500, so when the call came through nginx (it sent `X-Original-*`) a
 //! redirect challenge is answered as 401 with the `Location` header; the nginx example turns
@@ -41,7 +43,7 @@ mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -288,11 +290,6 @@ impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The peer's IP, as axum's connect info has it.
-pub(crate) fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
-    crate::middleware::peer_of(ext).map(|p| p.ip())
 }
 
 /// A bound, loaded `rewho serve`, ready to [`run`](Self::run).

@@ -103,7 +103,7 @@ your own application.</p>\n<h2>Identity</h2>\n<table>\n{rows}</table>\n\
 <p><a href=\"/_rewho/logout\">Log out</a></p>",
             escape(&userid),
             escape(&request.url_string()),
-            escape(&request.remote_addr),
+            escape(&request.client_addr),
         ),
     )
 }

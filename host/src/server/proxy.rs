@@ -13,12 +13,14 @@ use hyper_util::rt::TokioExecutor;
 use super::pages;
 use crate::WhoApi;
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), and the credentials a
+/// client meant for a proxy.
+const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
     "proxy-connection",
     "proxy-authenticate",
+    "proxy-authorization",
     "te",
     "trailer",
     "transfer-encoding",
@@ -38,6 +40,52 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for n in HOP_BY_HOP {
         headers.remove(n);
+    }
+}
+
+/// Whether `name` (lowercase) tells the upstream where a request came from or what it asked
+/// for, read with `_` as `-`: `X-Forwarded-*`, `X-Original-*`, `X-Real-IP`, `Forwarded`.
+/// Clients' copies never pass; rewho sets the ones it knows.
+fn describes_origin(name: &str) -> bool {
+    let n = name.replace('_', "-");
+    n.starts_with("x-forwarded-")
+        || n.starts_with("x-original-")
+        || n == "x-real-ip"
+        || n == "forwarded"
+}
+
+/// Replaces every header of [`describes_origin`] with what rewho knows of `request`: the
+/// client address the one rule derived, the scheme and host plugins saw.
+fn set_origin_headers(headers: &mut HeaderMap, request: Option<&crate::OwnedRequest>) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| describes_origin(n.as_str()))
+        .cloned()
+        .collect();
+    for n in doomed {
+        headers.remove(n);
+    }
+    let Some(r) = request else { return };
+    let client = r.client_addr.as_str();
+    let node = if client.contains(':') {
+        format!("\"[{client}]\"")
+    } else {
+        client.to_owned()
+    };
+    let forwarded = format!("for={node};proto={};host=\"{}\"", r.scheme, r.host);
+    for (name, value) in [
+        ("x-forwarded-for", client),
+        ("x-real-ip", client),
+        ("x-forwarded-proto", r.scheme.as_str()),
+        ("x-forwarded-host", r.host.as_str()),
+        ("forwarded", forwarded.as_str()),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
     }
 }
 
@@ -87,30 +135,10 @@ impl Proxy {
             Ok(t) => t,
             Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("bad request target: {e}")),
         };
+        // The layer already took guarded names (the identity headers it set) out of
+        // `Connection`, so this cannot remove them.
         strip_hop_by_hop(&mut parts.headers);
-        if let Some(r) = &who {
-            // What the client asked for, as rewho rebuilt it; the upstream sees its own host.
-            let h = &mut parts.headers;
-            let mut xff = h
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| format!("{v}, "))
-                .unwrap_or_default();
-            if let Some(peer) = super::peer_ip(&parts.extensions) {
-                xff.push_str(&peer.to_string());
-            } else {
-                xff.push_str(&r.remote_addr);
-            }
-            for (name, value) in [
-                ("x-forwarded-for", xff.as_str()),
-                ("x-forwarded-proto", r.scheme.as_str()),
-                ("x-forwarded-host", r.host.as_str()),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    h.insert(HeaderName::from_static(name), v);
-                }
-            }
-        }
+        set_origin_headers(&mut parts.headers, who.as_deref());
         if let Some(authority) = self.base.authority() {
             if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
                 parts.headers.insert(HOST, v);

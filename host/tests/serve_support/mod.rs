@@ -2,6 +2,8 @@
 //! HTTP client, a test upstream, and nginx / Caddy under a temporary prefix.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -39,9 +41,20 @@ impl Rewho {
     /// Like [`start_in`](Self::start_in), with extra environment variables (e.g.
     /// `REWHO_LOG=trace`, which replaces the default `info`).
     pub fn start_with_env(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)]) -> Rewho {
+        Self::start_on("127.0.0.1:0", args, dir, env)
+    }
+
+    /// Like [`start_with_env`](Self::start_with_env), listening on `listen` (an address of a
+    /// [`netns::NetNs`]'s host side, say, with port 0).
+    pub fn start_on(
+        listen: &str,
+        args: &[&str],
+        dir: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Rewho {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rewho"));
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .env("REWHO_LOG", "info")
             .envs(env.iter().copied())
