@@ -455,15 +455,22 @@ impl Oidc {
         )
     }
 
-    /// The redirect to the provider that starts a login returning to `came_from`.
+    /// The redirect to the provider that starts a login returning to `came_from` (a 502 page
+    /// when the provider cannot be reached).
     fn start_login(&self, req: &Request<'_>, came_from: &str) -> Result<Response, PluginError> {
         let metadata = match self.idp.cached_metadata() {
             Some(m) => m,
             None if !self.host.may_block() => return Err(yield_to_host()),
-            None => self.idp.metadata().map_err(|e| {
-                self.host.warn(&format!("OIDC login cannot start: {e}"));
-                PluginError(e.to_string())
-            })?,
+            None => match self.idp.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    // An outage degrades to an error page, never to an anonymous pass.
+                    let refusal = Refusal::idp(e);
+                    self.host
+                        .warn(&format!("OIDC login cannot start: {}", refusal.why));
+                    return Ok(self.refusal_page(req, &refusal));
+                }
+            },
         };
         let came_from = if url::is_local_path(came_from)
             && !came_from.starts_with(&self.callback_path)

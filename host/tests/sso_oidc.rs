@@ -1,0 +1,511 @@
+//! The `oidc` plugin against a real OpenID Provider (node-oidc-provider 8.x, `tests/oidc/`):
+//! the code + PKCE flow through real nginx forward-auth, two providers side by side, claims
+//! replayed by `metadata_cache` on cookie-only requests, `--upstream` and the tower layer,
+//! signing-key rotation, and every failure: wrong or missing state, replayed callback, bad
+//! code, provider errors, wrong `aud`/`iss`/`nonce`, expired and mis-signed ID tokens, a
+//! provider that is down or does not answer.
+//!
+//! Needs `cargo build --workspace` (the plugin `.so` files), nginx, node and `npm ci` in
+//! `tests/oidc` (`.ci/install` does both).
+#![cfg(feature = "server")]
+
+mod common;
+mod oidc_support;
+mod serve_support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use oidc_support::{query_param, resolve, with_param, Browser, ClientReg, Provider};
+use serve_support::{example, free_port, Nginx, Rewho, Upstream};
+
+const CORP_SECRET: &str = "corp-client-secret-0123456789";
+const PARTNER_SECRET: &str = "partner-client-secret-0123456789";
+const TKT_SECRET: &str = "oidc-tests-auth-tkt-secret-0123456789";
+
+fn subst(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the example no longer contains {from:?}"
+    );
+    text.replace(from, to)
+}
+
+/// A who.ini with auth_tkt, the `corp` oidc section at `corp_issuer` (client_secret_basic),
+/// optionally `partner` at another provider (client_secret_post, secret in a file, user id
+/// from `email`), and the two metadata caches; `extra` adds sections.
+fn who_ini(dir: &Path, corp_issuer: &str, partner_issuer: Option<&str>, extra: &str) -> String {
+    for p in ["auth_tkt", "oidc", "metadata_cache"] {
+        common::plugin_so(p);
+    }
+    std::fs::write(dir.join("partner.secret"), format!("{PARTNER_SECRET}\n")).unwrap();
+    let partner = partner_issuer.map_or(String::new(), |issuer| {
+        format!(
+            "[plugin:partner]\nuse = oidc\nissuer = {issuer}\nclient_id = rewho-partner\n\
+client_secret_file = %(here)s/partner.secret\ntoken_endpoint_auth_method = client_secret_post\n\
+secret = partner-state-secret-0123456789\nrememberer_name = auth_tkt\nuserid_claim = email\n\
+scope = openid email profile groups\n\n"
+        )
+    });
+    let partner_id = if partner_issuer.is_some() {
+        "partner"
+    } else {
+        ""
+    };
+    let text = format!(
+        "[plugin:auth_tkt]\nuse = auth_tkt\nsecret = {TKT_SECRET}\ndigest_algo = sha256\n\n\
+[plugin:corp]\nuse = oidc\nissuer = {corp_issuer}\nclient_id = rewho-corp\n\
+client_secret = {CORP_SECRET}\nsecret = corp-state-secret-0123456789\n\
+rememberer_name = auth_tkt\nscope = openid email profile groups\njwks_min_refresh = 0\n\n\
+{partner}{extra}\
+[plugin:attributes]\nuse = metadata_cache\nname = attributes\n\n\
+[plugin:groups]\nuse = metadata_cache\nname = groups\n\n\
+[identifiers]\nplugins = corp {partner_id} auth_tkt attributes groups\n\
+[authenticators]\nplugins = corp {partner_id} auth_tkt\n\
+[challengers]\nplugins = corp\n\
+[mdproviders]\nplugins = attributes groups\n"
+    );
+    let path = dir.join("who.ini");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn corp_client(redirect_base: &str) -> ClientReg {
+    ClientReg {
+        id: "rewho-corp",
+        secret: CORP_SECRET,
+        auth: "client_secret_basic",
+        redirect_uris: vec![format!("{redirect_base}/_rewho/oidc/corp/callback")],
+    }
+}
+
+fn partner_client(redirect_base: &str) -> ClientReg {
+    ClientReg {
+        id: "rewho-partner",
+        secret: PARTNER_SECRET,
+        auth: "client_secret_post",
+        redirect_uris: vec![format!("{redirect_base}/_rewho/oidc/partner/callback")],
+    }
+}
+
+/// GETs `url` (anonymous) and checks it is sent to `issuer`'s authorization endpoint with
+/// PKCE and the state cookie; returns the authorization URL.
+async fn challenged(browser: &Browser, url: &str, issuer: &str) -> String {
+    let r = browser.get(url).await;
+    assert_eq!(r.status, 302, "{url}: {r:?}");
+    let location = r.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{issuer}/auth?")),
+        "{location}"
+    );
+    for p in [
+        "response_type=code",
+        "code_challenge_method=S256",
+        "scope=openid",
+    ] {
+        assert!(location.contains(p), "{p} missing in {location}");
+    }
+    for p in ["code_challenge", "state", "nonce", "redirect_uri"] {
+        assert!(query_param(&location, p).is_some(), "{p} in {location}");
+    }
+    let cookie = r
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("rewho_oidc_"))
+        .unwrap_or_else(|| panic!("no state cookie: {r:?}"));
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "http: no Secure ({cookie})");
+    location
+}
+
+/// Visits the callback and checks the landing redirect with the auth_tkt cookie.
+/// (A browser that already holds the same user's ticket keeps it: auth_tkt re-issues only
+/// what changed.)
+async fn land(browser: &Browser, callback: &str, came_from: &str) {
+    let had_ticket = browser.cookie("auth_tkt").is_some();
+    let r = browser.get(callback).await;
+    assert_eq!(r.status, 302, "{callback}: {r:?}");
+    assert_eq!(r.header("location"), Some(came_from));
+    assert!(
+        had_ticket || r.cookies().iter().any(|c| c.starts_with("auth_tkt=")),
+        "{r:?}"
+    );
+    assert!(browser.cookie("auth_tkt").is_some());
+    assert!(
+        r.all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("rewho_oidc_") && c.contains("Max-Age=0")),
+        "the state cookie is cleared: {r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_flow_through_nginx_with_two_providers_and_replayed_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let (corp_port, partner_port) = (free_port(), free_port());
+    let corp_issuer = format!("http://127.0.0.1:{corp_port}");
+    let partner_issuer = format!("http://127.0.0.1:{partner_port}");
+    let ini = who_ini(dir.path(), &corp_issuer, Some(&partner_issuer), "");
+    let rewho = Rewho::start(&["--config", &ini]);
+    let upstream = Upstream::start().await;
+    let nginx = Nginx::start_site(&example("nginx/rewho.conf"), |text, port| {
+        let t = subst(text, "listen 80;", &format!("listen 127.0.0.1:{port};"));
+        let t = subst(&t, "127.0.0.1:8080", &rewho.addr.to_string());
+        subst(&t, "127.0.0.1:3000", &upstream.addr.to_string())
+    });
+    let base = format!("http://127.0.0.1:{}", nginx.port);
+    let corp = Provider::start(
+        corp_port,
+        &dir.path().join("corp-keys.json"),
+        "corp-k1",
+        &[corp_client(&base)],
+    );
+    let partner = Provider::start(
+        partner_port,
+        &dir.path().join("partner-keys.json"),
+        "partner-k1",
+        &[partner_client(&base)],
+    );
+
+    // alice: sent to corp by the challenge (through nginx's auth_request), signs in, lands
+    // back on the page she asked for with an auth_tkt cookie.
+    let alice = Browser::new();
+    let authorize = challenged(&alice, &format!("{base}/private/page?x=1"), &corp_issuer).await;
+    let callback = alice.sign_in(&authorize, "alice", "alice-password").await;
+    assert!(
+        callback.starts_with(&format!("{base}/_rewho/oidc/corp/callback?")),
+        "{callback}"
+    );
+    land(&alice, &callback, "/private/page?x=1").await;
+    let r = alice.get(&format!("{base}/private/page?x=1")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("x-remote-user: alice\n"), "{}", r.body);
+    assert!(r.body.contains("path: /private/page"), "{}", r.body);
+    // A cookie-only request: the claims captured at the callback are replayed
+    // (rewho's demo page, reached through nginx's /_rewho/ location, shows the identity).
+    let page = alice.get(&format!("{base}/_rewho/whoami")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    for shown in [
+        "alice@example.org",
+        "Alice Liddell",
+        "staff",
+        "admins",
+        "auth_tkt",
+    ] {
+        assert!(page.body.contains(shown), "{shown} not in {}", page.body);
+    }
+
+    // bob picks the second provider from a login link; its own callback path, its own
+    // client authentication (client_secret_post) and user id claim (email).
+    let bob = Browser::new();
+    let start = format!("{base}/_rewho/oidc/partner/login?came_from=%2Fpartner%2Farea");
+    let authorize = challenged(&bob, &start, &partner_issuer).await;
+    let callback = bob.sign_in(&authorize, "bob", "bob-password").await;
+    assert!(
+        callback.starts_with(&format!("{base}/_rewho/oidc/partner/callback?")),
+        "{callback}"
+    );
+    land(&bob, &callback, "/partner/area").await;
+    let r = bob.get(&format!("{base}/partner/area")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body.contains("x-remote-user: bob@example.org\n"),
+        "{}",
+        r.body
+    );
+    // A came_from that leaves the site is replaced by `/`.
+    let r = bob
+        .get(&format!(
+            "{base}/_rewho/oidc/partner/login?came_from=https%3A%2F%2Fevil.example%2F"
+        ))
+        .await;
+    assert_eq!(r.status, 302);
+    let callback = bob
+        .sign_in(r.header("location").unwrap(), "bob", "bob-password")
+        .await;
+    land(&bob, &callback, "/").await;
+
+    // One provider's callback does not take the other's login: corp's state cookie is not
+    // partner's, so a corp callback URL presented at partner's path is refused.
+    let carol = Browser::new();
+    let authorize = challenged(&carol, &format!("{base}/x"), &corp_issuer).await;
+    let callback = carol.sign_in(&authorize, "alice", "alice-password").await;
+    let crossed = callback.replace("/oidc/corp/", "/oidc/partner/");
+    let r = carol.get(&crossed).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(carol.cookie("auth_tkt").is_none());
+    assert!(rewho.wait_for_log(
+        "OIDC login refused: no state cookie",
+        Duration::from_secs(5)
+    ));
+    assert!(
+        !nginx.error_log().contains("[emerg]"),
+        "{}",
+        nginx.error_log()
+    );
+    drop((corp, partner));
+}
+
+/// rewho with `--upstream`, straight (no front end), against one provider: the flow, then
+/// every failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_mode_and_every_failure_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let corp_port = free_port();
+    let corp_issuer = format!("http://127.0.0.1:{corp_port}");
+    // A provider that is not there, and one that accepts connections but never answers.
+    let closed = free_port();
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let blackhole_addr: SocketAddr = blackhole.local_addr().unwrap();
+    let extra = format!(
+        "[plugin:down]\nuse = oidc\nissuer = http://127.0.0.1:{closed}\nclient_id = x\n\
+client_secret = x\nsecret = down-state-secret-0123456789\nrememberer_name = auth_tkt\n\n\
+[plugin:hung]\nuse = oidc\nissuer = http://{blackhole_addr}\nclient_id = x\n\
+client_secret = x\nsecret = hung-state-secret-0123456789\nrememberer_name = auth_tkt\n\
+timeout = 1\n\n"
+    );
+    let ini = who_ini(dir.path(), &corp_issuer, None, &extra);
+    let ini = std::fs::read_to_string(&ini).unwrap().replace(
+        "plugins = corp  auth_tkt",
+        "plugins = corp down hung auth_tkt",
+    );
+    std::fs::write(dir.path().join("who.ini"), ini).unwrap();
+    let ini = dir.path().join("who.ini").display().to_string();
+    let upstream = Upstream::start().await;
+    let rewho = Rewho::start(&["--config", &ini, "--upstream", &upstream.url()]);
+    let base = format!("http://{}", rewho.addr);
+    let corp = Provider::start(
+        corp_port,
+        &dir.path().join("keys.json"),
+        "k1",
+        &[corp_client(&base)],
+    );
+    let refused = |needle: &str| {
+        assert!(
+            rewho.wait_for_log(
+                &format!("OIDC login refused: {needle}"),
+                Duration::from_secs(5)
+            ),
+            "no log line for {needle:?}:\n{}",
+            rewho.log()
+        );
+    };
+    let upstream_calls = || upstream.seen.lock().unwrap().len();
+
+    // The flow works in --upstream mode: the application answers 401 (this upstream's
+    // /status/401), the layer challenges; the callback never reaches the upstream.
+    let b = Browser::new();
+    let authorize = challenged(&b, &format!("{base}/status/401"), &corp_issuer).await;
+    let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+    let state_cookie = b.cookie("rewho_oidc_corp").unwrap();
+    let before = upstream_calls();
+    land(&b, &callback, "/status/401").await;
+    assert_eq!(
+        upstream_calls(),
+        before,
+        "the callback reached the upstream"
+    );
+    let r = b.get(&format!("{base}/app")).await;
+    assert!(r.body.contains("x-remote-user: alice\n"), "{r:?}");
+
+    // Replayed callback (same URL and the copied state cookie): refused by rewho before the
+    // provider is asked again.
+    let replay = Browser::new();
+    replay.set_cookie(&base, "rewho_oidc_corp", &state_cookie);
+    let r = replay.get(&callback).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(replay.cookie("auth_tkt").is_none());
+    refused("callback replayed");
+
+    // Each failing login: start fresh, get the provider's callback, spoil one thing.
+    async fn fresh(base: &str, issuer: &str) -> (Browser, String) {
+        let b = Browser::new();
+        let authorize = challenged(&b, &format!("{base}/status/401"), issuer).await;
+        let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+        (b, callback)
+    }
+    let refuse = |b: &Browser, r: &serve_support::Resp, status: u16| {
+        assert_eq!(r.status.as_u16(), status, "{r:?}");
+        assert!(
+            r.header("x-upstream").is_none(),
+            "a refused callback reached the upstream"
+        );
+        assert!(b.cookie("auth_tkt").is_none(), "an identity was remembered");
+        assert!(
+            !r.cookies().iter().any(|c| c.starts_with("auth_tkt=")),
+            "{r:?}"
+        );
+    };
+
+    // Wrong state.
+    let (b, callback) = fresh(&base, &corp_issuer).await;
+    let r = b.get(&with_param(&callback, "state", "forged")).await;
+    refuse(&b, &r, 403);
+    refused("state does not match");
+    // No state cookie (another browser).
+    let (_, callback) = fresh(&base, &corp_issuer).await;
+    let other = Browser::new();
+    let r = other.get(&callback).await;
+    refuse(&other, &r, 403);
+    refused("no state cookie");
+    // A code the provider never issued.
+    let (b, callback) = fresh(&base, &corp_issuer).await;
+    let r = b
+        .get(&with_param(&callback, "code", "not-a-real-code"))
+        .await;
+    refuse(&b, &r, 403);
+    refused("token endpoint refused the code: HTTP 400, error `invalid_grant`");
+    // The provider's own error answer.
+    let (b, callback) = fresh(&base, &corp_issuer).await;
+    let state = query_param(&callback, "state").unwrap();
+    let denied = format!("{base}/_rewho/oidc/corp/callback?error=access_denied&state={state}");
+    let r = b.get(&denied).await;
+    refuse(&b, &r, 403);
+    refused("the provider answered error `access_denied`");
+    // ID tokens that fail one check each (the provider re-signs them with its own key,
+    // except for `sig`).
+    for (mode, why) in [
+        ("aud", "ID token rejected: audience (aud) does not match"),
+        ("iss", "ID token rejected: issuer (iss) does not match"),
+        ("nonce", "ID token rejected: nonce does not match"),
+        ("expired", "ID token rejected: token expired"),
+        ("sig", "ID token rejected: bad signature"),
+    ] {
+        corp.tamper(mode).await;
+        let (b, callback) = fresh(&base, &corp_issuer).await;
+        let r = b.get(&callback).await;
+        refuse(&b, &r, 403);
+        refused(why);
+    }
+    corp.tamper("none").await;
+    let (b, callback) = fresh(&base, &corp_issuer).await;
+    land(&b, &callback, "/status/401").await;
+
+    // A provider that is down: the login cannot start (502 page, never the upstream).
+    let b = Browser::new();
+    let r = b
+        .get(&format!("{base}/_rewho/oidc/down/login?came_from=/app"))
+        .await;
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(rewho.wait_for_log(
+        "OIDC login cannot start: identity provider unreachable",
+        Duration::from_secs(5)
+    ));
+    // One that never answers: bounded by its `timeout` (1 s).
+    let started = Instant::now();
+    let r = b
+        .get(&format!("{base}/_rewho/oidc/hung/login?came_from=/app"))
+        .await;
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(blackhole);
+    // The provider goes away between sign-in and callback.
+    let (b, callback) = fresh(&base, &corp_issuer).await;
+    drop(corp);
+    let started = Instant::now();
+    let r = b.get(&callback).await;
+    refuse(&b, &r, 502);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    refused("identity provider unreachable");
+}
+
+/// The provider rotates its signing key (restarted with a new key under a new `kid`): the
+/// next login's token names an unknown key, rewho refetches the JWKS once and accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_key_rotation_refetches_the_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let ini = who_ini(dir.path(), &issuer, None, "");
+    let rewho = Rewho::start(&["--config", &ini]);
+    let base = format!("http://{}", rewho.addr);
+    let provider = Provider::start(
+        port,
+        &dir.path().join("k1.json"),
+        "k1",
+        &[corp_client(&base)],
+    );
+    let b = Browser::new();
+    let authorize = challenged(&b, &format!("{base}/one"), &issuer).await;
+    let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+    land(&b, &callback, "/one").await;
+    assert!(!rewho.log().contains("refetched the JWKS"));
+
+    let provider = provider.restart_with_keys(&dir.path().join("k2.json"), "k2");
+    let b = Browser::new();
+    let authorize = challenged(&b, &format!("{base}/two"), &issuer).await;
+    let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+    land(&b, &callback, "/two").await;
+    assert!(rewho.wait_for_log("refetched the JWKS", Duration::from_secs(5)));
+    let page = b.get(&format!("{base}/two")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("alice@example.org"), "{}", page.body);
+    drop(provider);
+}
+
+/// The callback through the tower layer around an application (no `rewho serve`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_through_the_tower_layer() {
+    use axum::routing::get;
+    use rewho::{ApiFactory, WhoIdentity, WhoLayer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let ini = who_ini(dir.path(), &issuer, None, "");
+    let factory = ApiFactory::from_config_file(Path::new(&ini)).unwrap_or_else(|e| panic!("{e}"));
+    async fn me(WhoIdentity(identity): WhoIdentity) -> String {
+        let groups = identity
+            .get("groups")
+            .map(|g| g.to_display_string())
+            .unwrap_or_default();
+        format!(
+            "user={} groups={groups}\n",
+            identity
+                .userid()
+                .map(|u| u.to_display_string())
+                .unwrap_or_default()
+        )
+    }
+    let app = axum::Router::new()
+        .route("/me", get(me))
+        .layer(WhoLayer::new(factory));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let base = format!("http://{addr}");
+    let provider = Provider::start(
+        port,
+        &dir.path().join("k.json"),
+        "k1",
+        &[corp_client(&base)],
+    );
+    let b = Browser::new();
+    let authorize = challenged(&b, &format!("{base}/me"), &issuer).await;
+    let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+    land(&b, &callback, "/me").await;
+    let r = b.get(&resolve("/me", &base)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.starts_with("user=alice groups="), "{}", r.body);
+    assert!(
+        r.body.contains("staff") && r.body.contains("admins"),
+        "{}",
+        r.body
+    );
+    server.abort();
+    drop(provider);
+}
