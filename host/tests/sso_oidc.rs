@@ -509,3 +509,74 @@ async fn callback_through_the_tower_layer() {
     server.abort();
     drop(provider);
 }
+
+/// What a login costs, measured (not a pass/fail test; run it on purpose):
+/// `cargo test -p rewho --test sso_oidc -- --ignored --nocapture login_cost`.
+/// Prints the whole browser flow of a cold login (fresh rewho: discovery and JWKS fetched
+/// during it), a warm login, rewho's own share of each (the challenge and the callback, which
+/// holds the token exchange and key fetch), and a remembered request (auth_tkt cookie, claims
+/// replayed by metadata_cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn login_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let ini = who_ini(dir.path(), &issuer, None, "");
+    let rewho = Rewho::start(&["--config", &ini]);
+    let base = format!("http://{}", rewho.addr);
+    let provider = Provider::start(
+        port,
+        &dir.path().join("k.json"),
+        "k1",
+        &[corp_client(&base)],
+    );
+    // Warm the provider itself (node's first requests compile code paths).
+    let warm = Browser::new();
+    let auth = format!(
+        "{issuer}/auth?client_id=rewho-corp&response_type=code&scope=openid&redirect_uri={}\
+&state=x&nonce=x&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+&code_challenge_method=S256",
+        serve_support::form_encode(&format!("{base}/_rewho/oidc/corp/callback"))
+    );
+    for _ in 0..3 {
+        warm.sign_in(&auth, "alice", "alice-password").await;
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for label in ["cold", "warm", "warm"] {
+        let b = Browser::new();
+        let start = Instant::now();
+        let r = b.get(&format!("{base}/page")).await;
+        let challenge = start.elapsed();
+        let callback = b
+            .sign_in(r.header("location").unwrap(), "alice", "alice-password")
+            .await;
+        let before_callback = Instant::now();
+        land(&b, &callback, "/page").await;
+        let callback_time = before_callback.elapsed();
+        let page = b.get(&format!("{base}/page")).await;
+        assert_eq!(page.status, 200);
+        println!(
+            "{label} login: whole flow {:.1} ms; rewho's challenge {:.1} ms, callback {:.1} ms",
+            ms(start.elapsed()),
+            ms(challenge),
+            ms(callback_time)
+        );
+        if label == "warm" {
+            let mut times: Vec<Duration> = Vec::new();
+            for _ in 0..200 {
+                let t = Instant::now();
+                let r = b.get(&format!("{base}/page")).await;
+                times.push(t.elapsed());
+                assert_eq!(r.status, 200);
+            }
+            times.sort();
+            println!(
+                "remembered request (auth_tkt + metadata_cache replay, demo page): median {:.2} ms, p90 {:.2} ms over 200",
+                ms(times[100]),
+                ms(times[180])
+            );
+        }
+    }
+    drop(provider);
+}

@@ -38,7 +38,7 @@
 //! | `client_secret` / `client_secret_file` | one required | the client secret (a file's trailing newline is dropped) |
 //! | `token_endpoint_auth_method` | `client_secret_basic` | or `client_secret_post` |
 //! | `secret` / `secretfile` | one required | HMAC key of the state cookie, at least 16 bytes |
-//! | `rememberer_name` | required | the identifier that remembers the user after the callback (`auth_tkt`, `redis_session`) |
+//! | `rememberer_name` | required | the identifier that remembers the user after the callback; its `remember` must set a cookie for a bare user id, as `auth_tkt` does |
 //! | `redirect_uri` | from the request | the absolute callback URL to send; its path replaces the default callback path |
 //! | `scope` | `openid email profile` | must include `openid` |
 //! | `userid_claim` | `sub` | claim naming the user |
@@ -671,6 +671,19 @@ impl Identifier for Oidc {
                     "OIDC login accepted for `{}`",
                     user.unwrap_or_default()
                 ));
+                // (A browser already holding the same ticket gets none again: only warn when
+                // it brought no cookie but ours.)
+                let prefix = format!("{}=", self.cookie_name);
+                let only_ours = req
+                    .headers_named("cookie")
+                    .flat_map(|h| h.split(';'))
+                    .all(|c| c.trim().is_empty() || c.trim().starts_with(&prefix));
+                if remember.is_empty() && only_ours {
+                    self.host.warn(
+                        "the rememberer set no cookie: the user is not remembered after this \
+                         request (use auth_tkt as rememberer_name)",
+                    );
+                }
                 let clear = self.cookie(req, "", 0);
                 let mut response = Response::new(302)
                     .with_header("Location", pending.came_from.as_str())
