@@ -580,3 +580,113 @@ async fn login_cost() {
     }
     drop(provider);
 }
+
+/// Without `metadata_cache` every plugin of the chain asks before it blocks, so `rewho serve`
+/// tries requests inline first: cookie requests stay on the connection thread, and the
+/// callback (which needs the network) is handed to a blocking thread and still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_first_chain_hands_the_callback_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let path = who_ini(dir.path(), &issuer, None, "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(" attributes groups\n", "\n")
+        .replace("[mdproviders]\nplugins = attributes groups\n", "");
+    std::fs::write(&path, text).unwrap();
+    let rewho = Rewho::start(&["--config", &path]);
+    let base = format!("http://{}", rewho.addr);
+    let provider = Provider::start(
+        port,
+        &dir.path().join("k.json"),
+        "k1",
+        &[corp_client(&base)],
+    );
+    let b = Browser::new();
+    let authorize = challenged(&b, &format!("{base}/inline"), &issuer).await;
+    let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+    // The callback's `iss` (RFC 9207) must be this provider's.
+    let other = with_param(&callback, "iss", "http%3A%2F%2F127.0.0.1%3A1");
+    let r = b.get(&other).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(rewho.wait_for_log(
+        "OIDC login refused: the callback's iss is another issuer",
+        Duration::from_secs(5)
+    ));
+    let authorize = challenged(&b, &format!("{base}/inline"), &issuer).await;
+    let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+    land(&b, &callback, "/inline").await;
+    let page = b.get(&format!("{base}/inline")).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Hello, alice"), "{}", page.body);
+    // No metadata_cache here: the claims went with the callback request.
+    assert!(!page.body.contains("alice@example.org"), "{}", page.body);
+    assert!(
+        !rewho.log().contains("plugin call failed"),
+        "an inline attempt's hand-over was logged as a failure:\n{}",
+        rewho.log()
+    );
+    drop(provider);
+}
+
+/// Bad options stop start-up with the section and option named.
+#[test]
+fn bad_options_are_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = who_ini(dir.path(), "http://127.0.0.1:9", None, "");
+    let text = std::fs::read_to_string(&base).unwrap();
+    for (from, to, expected) in [
+        (
+            "secret = corp-state-secret-0123456789\n",
+            "",
+            "`secret` or `secretfile` is required",
+        ),
+        (
+            "secret = corp-state-secret-0123456789",
+            "secret = short",
+            "at least 16 bytes",
+        ),
+        (
+            "scope = openid email profile groups",
+            "scope = email",
+            "must include `openid`",
+        ),
+        (
+            "rememberer_name = auth_tkt\nscope",
+            "rememberer_name = nope\nscope",
+            "no plugin `nope`",
+        ),
+        (
+            "issuer = http://127.0.0.1:9",
+            "issuer = ftp://idp",
+            "is not an http(s) URL",
+        ),
+        (
+            "jwks_min_refresh = 0",
+            "algorithms = HS256",
+            "not supported for ID tokens",
+        ),
+        (
+            "jwks_min_refresh = 0",
+            "token_endpoint_auth_method = private_key_jwt",
+            "private_key_jwt",
+        ),
+        (
+            "jwks_min_refresh = 0",
+            "client_secret_file = x",
+            "either `client_secret` or `client_secret_file`",
+        ),
+        ("jwks_min_refresh = 0", "colour = blue", "colour"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let path = dir.path().join("bad.ini");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let err = rewho::ApiFactory::from_config_file(&path)
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {to}"))
+            .to_string();
+        assert!(err.contains("corp"), "{err}");
+        assert!(err.contains(expected), "{expected:?} not in {err}");
+    }
+}
