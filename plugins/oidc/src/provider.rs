@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::url::encode;
 
+/// How long a stale discovery document is used after a failed refresh before trying again.
+const STALE_RETRY: Duration = Duration::from_secs(60);
+
 /// Largest response body read from the provider.
 pub const MAX_BODY: u64 = 1 << 20;
 
@@ -201,10 +204,27 @@ impl Idp {
 
     /// The metadata: cached, or fetched from `<issuer>/.well-known/openid-configuration` and
     /// checked (same issuer, S256 when methods are advertised).
+    ///
+    /// When a refresh fails, the last good document keeps being used (an outage of the
+    /// discovery endpoint alone does not stop logins); the error is returned only when there
+    /// is none.
     pub fn metadata(&self) -> Result<Arc<Metadata>, IdpError> {
         if let Some(m) = self.cached_metadata() {
             return Ok(m);
         }
+        self.fetch_metadata().or_else(|e| {
+            let mut guard = self.metadata.write().unwrap_or_else(|e| e.into_inner());
+            let stale = guard.as_mut().ok_or(e)?;
+            // Try again in a minute, not on every request (each try may wait `timeout`).
+            let now = Instant::now();
+            stale.at = now
+                .checked_sub(self.metadata_ttl.saturating_sub(STALE_RETRY))
+                .unwrap_or(now);
+            Ok(stale.value.clone())
+        })
+    }
+
+    fn fetch_metadata(&self) -> Result<Arc<Metadata>, IdpError> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -351,5 +371,112 @@ impl Idp {
                 why: "no id_token in the token response (is `openid` in scope?)".into(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// Answers one connection per entry of `answers(base_url)`, then stops listening.
+    fn serve(
+        answers: impl FnOnce(&str) -> Vec<(u16, String)>,
+    ) -> (String, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let bodies = answers(&base);
+        let handle = std::thread::spawn(move || {
+            for (status, body) in bodies {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (base, handle)
+    }
+
+    fn idp(issuer: &str, ttl: Duration) -> Idp {
+        Idp::new(
+            issuer.to_owned(),
+            "client".into(),
+            Duration::from_millis(500),
+            ttl,
+            Duration::from_secs(30),
+            Checks {
+                algorithms: vec![Algorithm::RS256],
+                leeway: 0,
+            },
+        )
+    }
+
+    fn discovery(issuer: &str, extra: &str) -> String {
+        format!(
+            r#"{{"issuer":"{issuer}","authorization_endpoint":"{issuer}/auth",
+"token_endpoint":"{issuer}/token","jwks_uri":"{issuer}/jwks"{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn discovery_is_checked() {
+        let (base, server) = serve(|base| {
+            vec![
+                (200, discovery("https://someone-else", "")),
+                (
+                    200,
+                    discovery(base, r#","code_challenge_methods_supported":["plain"]"#),
+                ),
+                (200, "not json".into()),
+                (500, "{}".into()),
+            ]
+        });
+        let i = idp(&base, Duration::ZERO);
+        for expected in [
+            "not the configured",
+            "PKCE S256",
+            "not a discovery document",
+            "HTTP 500",
+        ] {
+            let err = i.metadata().unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected:?} not in {err}");
+        }
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn discovery_is_cached_and_kept_through_an_outage() {
+        // Nothing cached and nothing listening: unreachable.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let nobody = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        assert!(matches!(
+            idp(&nobody, Duration::ZERO).metadata(),
+            Err(IdpError::Unreachable { .. })
+        ));
+        // One good answer, then the server is gone.
+        let (base, server) = serve(|base| vec![(200, discovery(base, ""))]);
+        let cached = idp(&base, Duration::from_secs(3600));
+        let first = cached.metadata().unwrap();
+        assert_eq!(first.token_endpoint, format!("{base}/token"));
+        server.join().unwrap();
+        // Within its ttl the document is not fetched again.
+        assert_eq!(cached.metadata().unwrap().issuer, base);
+        // Past it, a failed refresh keeps the last good document.
+        let (base2, server) = serve(|b| vec![(200, discovery(b, ""))]);
+        let moved = idp(&base2, Duration::ZERO);
+        moved.metadata().unwrap();
+        server.join().unwrap();
+        assert_eq!(moved.metadata().unwrap().issuer, base2, "stale copy used");
+        assert!(
+            moved.cached_metadata().is_none(),
+            "a stale copy is not fresh"
+        );
     }
 }
