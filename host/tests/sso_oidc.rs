@@ -690,3 +690,80 @@ fn bad_options_are_refused_at_start_up() {
         assert!(err.contains(expected), "{expected:?} not in {err}");
     }
 }
+
+/// The same login through the shipped Caddy and Traefik forward-auth examples: the
+/// challenge's redirect and state cookie reach the browser, and the callback path is routed
+/// to rewho.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_flow_through_caddy_and_traefik() {
+    use serve_support::{Caddy, Http, Traefik};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let ini = who_ini(dir.path(), &issuer, None, "");
+    let rewho = Rewho::start(&["--config", &ini]);
+    let upstream = Upstream::start().await;
+    let point = |text: &str| {
+        let t = subst(text, "127.0.0.1:8080", &rewho.addr.to_string());
+        subst(&t, "127.0.0.1:3000", &upstream.addr.to_string())
+    };
+    let caddy = Caddy::start(&example("caddy/Caddyfile"), |text, port| {
+        point(&subst(text, "\n:80 {", &format!("\n:{port} {{")))
+    });
+    let traefik = Traefik::start(
+        &example("traefik/traefik.yml"),
+        &example("traefik/rewho.yml"),
+        |text, port, dynamic| {
+            if text.contains("entryPoints:\n  web:") {
+                let t = subst(
+                    text,
+                    "address: \":80\"",
+                    &format!("address: \"127.0.0.1:{port}\""),
+                );
+                subst(&t, "/etc/traefik/rewho.yml", &dynamic.display().to_string())
+            } else {
+                point(text)
+            }
+        },
+    );
+    let bases = [
+        format!("http://127.0.0.1:{}", caddy.port),
+        format!("http://127.0.0.1:{}", traefik.port),
+    ];
+    // Traefik opens its port before its file provider's routers are in place.
+    // (Unrouted requests get 404; routed ones are challenged.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Http::new()
+        .get(&format!("{}/ready", bases[1]), &[])
+        .await
+        .status
+        == 404
+    {
+        assert!(Instant::now() < deadline, "traefik never routed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = ClientReg {
+        redirect_uris: bases
+            .iter()
+            .map(|b| format!("{b}/_rewho/oidc/corp/callback"))
+            .collect(),
+        ..corp_client("")
+    };
+    let provider = Provider::start(port, &dir.path().join("k.json"), "k1", &[client]);
+    for base in &bases {
+        let b = Browser::new();
+        let authorize = challenged(&b, &format!("{base}/private?y=2"), &issuer).await;
+        let callback = b.sign_in(&authorize, "alice", "alice-password").await;
+        assert!(callback.starts_with(&format!("{base}/_rewho/oidc/corp/callback?")));
+        land(&b, &callback, "/private?y=2").await;
+        let r = b.get(&format!("{base}/private?y=2")).await;
+        assert_eq!(r.status, 200, "{base}: {r:?}");
+        assert!(
+            r.body.contains("x-remote-user: alice\n"),
+            "{base}: {}",
+            r.body
+        );
+    }
+    drop(provider);
+}
