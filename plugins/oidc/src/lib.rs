@@ -675,8 +675,9 @@ impl Identifier for Oidc {
                 // it brought no cookie but ours.)
                 let prefix = format!("{}=", self.cookie_name);
                 let only_ours = req
-                    .headers_named("cookie")
-                    .flat_map(|h| h.split(';'))
+                    .header("cookie")
+                    .unwrap_or_default()
+                    .split(';')
                     .all(|c| c.trim().is_empty() || c.trim().starts_with(&prefix));
                 if remember.is_empty() && only_ours {
                     self.host.warn(
