@@ -447,6 +447,30 @@ async fn signing_key_rotation_refetches_the_jwks() {
     let page = b.get(&format!("{base}/two")).await;
     assert_eq!(page.status, 200, "{page:?}");
     assert!(page.body.contains("alice@example.org"), "{}", page.body);
+
+    // Behind a TLS-terminating proxy (trusted: loopback) the state cookie is Secure and the
+    // redirect URI is the https one the browser sees.
+    let r = serve_support::Http::new()
+        .get(
+            &format!("{base}/_rewho/auth"),
+            &[
+                ("accept", "text/html"),
+                ("host", "app.example"),
+                ("x-forwarded-proto", "https"),
+                ("x-original-uri", "/secure?z=1"),
+                ("x-original-method", "GET"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401, "nginx gets 401 + Location: {r:?}");
+    let location = r.header("location").unwrap();
+    assert_eq!(
+        query_param(location, "redirect_uri"),
+        Some("https%3A%2F%2Fapp.example%2F_rewho%2Foidc%2Fcorp%2Fcallback")
+    );
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("rewho_oidc_corp=v1."), "{cookie}");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
     drop(provider);
 }
 
