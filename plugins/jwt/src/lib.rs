@@ -41,12 +41,10 @@
 //! - A rejected token gives no user id and an info log with the reason; the token itself is
 //!   never logged.
 //!
-//! Signatures are checked with RustCrypto (`hmac`/`sha2`, `rsa` PKCS#1 v1.5, `p256` ECDSA) and
+//! Verification itself lives in the `rewho-jwt-verify` library (`verify/`), which the `oidc`
+//! plugin shares. Signatures are checked with RustCrypto (`hmac`/`sha2`, `rsa` PKCS#1 v1.5, `p256` ECDSA) and
 //! tested against RFC 7515's published examples and OpenSSL-signed tokens.
 #![warn(missing_docs)]
-
-mod keys;
-mod token;
 
 use rewho_plugin_api::{
     Authenticator, Environ, FactoryContext, Host, Identifier, Identity, Plugin, PluginError,
@@ -54,7 +52,7 @@ use rewho_plugin_api::{
 };
 use serde::Deserialize;
 
-use crate::token::{Algorithm, Verifier};
+use rewho_jwt_verify::{Algorithm, Key, Verifier};
 
 /// The identity key holding the token, for both roles (and for `redis_session`).
 pub const JWT_KEY: &str = "jwt";
@@ -150,9 +148,9 @@ impl Plugin for Jwt {
         let mut keys = Vec::new();
         if let Some(file) = &o.public_key_file {
             let pem = read_file(ctx, "public_key_file", file)?;
-            let key = keys::from_pem(&pem)
+            let key = rewho_jwt_verify::from_pem(&pem)
                 .map_err(|e| PluginError(format!("option `public_key_file` ({file}): {e}")))?;
-            keys.push(keys::Key {
+            keys.push(Key {
                 kid: None,
                 alg: None,
                 key,
@@ -161,7 +159,7 @@ impl Plugin for Jwt {
         let host = ctx.host();
         if let Some(file) = &o.jwks_file {
             let json = read_file(ctx, "jwks_file", file)?;
-            let (found, notes) = keys::from_jwks(&json)
+            let (found, notes) = rewho_jwt_verify::from_jwks(&json)
                 .map_err(|e| PluginError(format!("option `jwks_file` ({file}): {e}")))?;
             for note in notes {
                 host.warn(&format!("jwks_file {file}: {note}"));
@@ -295,68 +293,6 @@ rewho_plugin_api::export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn testdata(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    fn pem_verifier(file: &str, alg: Algorithm) -> Verifier {
-        Verifier {
-            algorithms: vec![alg],
-            secret: None,
-            keys: vec![keys::Key {
-                kid: None,
-                alg: None,
-                key: keys::from_pem(&testdata(file)).unwrap(),
-            }],
-            leeway: 0,
-            audience: Vec::new(),
-            issuer: None,
-        }
-    }
-
-    /// Tokens OpenSSL signed (testdata/make.sh) verify with the PEM public keys.
-    #[test]
-    fn openssl_signed_tokens_verify_with_pem_keys() {
-        const NOW: i64 = 1_900_000_000;
-        let rs = testdata("rs256.openssl.jwt");
-        let es = testdata("es256.openssl.jwt");
-        for (file, alg, token) in [
-            ("rs256.pub.pem", Algorithm::RS256, rs.trim()),
-            ("rs256.pkcs1.pub.pem", Algorithm::RS256, rs.trim()),
-            ("es256.pub.pem", Algorithm::ES256, es.trim()),
-        ] {
-            let v = pem_verifier(file, alg);
-            let claims = v
-                .verify(token, NOW)
-                .unwrap_or_else(|e| panic!("{file}: {e}"));
-            assert_eq!(claims.get_str("sub"), Some("openssl-user"));
-            assert_eq!(
-                claims.get("groups"),
-                Some(&Value::from(vec!["a", "b"])),
-                "nested claims"
-            );
-            assert_eq!(
-                v.verify(token, 2_000_000_000),
-                Err(token::Rejected::Expired)
-            );
-        }
-        // Cross-checks: the RSA token does not verify with the EC key and vice versa.
-        let v = pem_verifier("es256.pub.pem", Algorithm::ES256);
-        assert!(v.verify(rs.trim(), NOW).is_err());
-    }
-
-    #[test]
-    fn pem_loading_refuses_private_keys_and_junk() {
-        let private = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
-        assert!(keys::from_pem(private).unwrap_err().contains("private"));
-        assert!(keys::from_pem("hello").is_err());
-        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(keys::from_pem(cert).is_err());
-    }
 
     #[test]
     fn algorithms_option() {

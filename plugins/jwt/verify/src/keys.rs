@@ -10,6 +10,23 @@ use serde::Deserialize;
 
 use crate::token::Algorithm;
 
+/// Why key material cannot be used: a message naming the problem (never key bytes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(String);
+
+impl From<String> for KeyError {
+    fn from(s: String) -> Self {
+        KeyError(s)
+    }
+}
+
+impl From<&str> for KeyError {
+    fn from(s: &str) -> Self {
+        KeyError(s.to_owned())
+    }
+}
+
 /// Smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
 
@@ -67,7 +84,11 @@ fn check_rsa(key: RsaPublicKey) -> Result<PublicKey, String> {
 
 /// Reads one public key from PEM text: `PUBLIC KEY` (RSA or P-256 SubjectPublicKeyInfo) or
 /// `RSA PUBLIC KEY` (PKCS#1). Private keys and certificates are refused.
-pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
+pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
+    from_pem_text(pem).map_err(KeyError)
+}
+
+fn from_pem_text(pem: &str) -> Result<PublicKey, String> {
     if pem.contains("PRIVATE KEY-----") {
         return Err("holds a private key; give the public key only".into());
     }
@@ -143,8 +164,9 @@ fn jwk_key(jwk: &Jwk) -> Result<PublicKey, String> {
 /// Reads a JWKS document. Keys that cannot be used (another `kty`, `use` other than `sig`,
 /// weak RSA) are skipped and described in the returned notes; a set with no usable key is an
 /// error.
-pub fn from_jwks(json: &str) -> Result<(Vec<Key>, Vec<String>), String> {
-    let set: Jwks = serde_json::from_str(json).map_err(|e| format!("not a JWKS document: {e}"))?;
+pub fn from_jwks(json: &str) -> Result<(Vec<Key>, Vec<String>), KeyError> {
+    let set: Jwks =
+        serde_json::from_str(json).map_err(|e| KeyError(format!("not a JWKS document: {e}")))?;
     let mut keys = Vec::new();
     let mut notes = Vec::new();
     for (i, jwk) in set.keys.iter().enumerate() {
@@ -167,7 +189,7 @@ pub fn from_jwks(json: &str) -> Result<(Vec<Key>, Vec<String>), String> {
         }
     }
     if keys.is_empty() {
-        return Err(format!("no usable key ({})", notes.join("; ")));
+        return Err(KeyError(format!("no usable key ({})", notes.join("; "))));
     }
     Ok((keys, notes))
 }

@@ -1,8 +1,6 @@
 //! JWS compact tokens: parse, check the signature, check the registered claims against a
 //! clock the caller passes in (the host's).
 
-use std::fmt;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -73,45 +71,39 @@ impl Algorithm {
 }
 
 /// Why a token was not accepted: a log message, never containing the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Rejected {
     /// Not a JWS compact token (parts, base64, JSON).
+    #[error("malformed token: {0}")]
     Malformed(&'static str),
     /// `alg` is `none`, unknown, or not in `algorithms`.
+    #[error("algorithm `{0}` is not accepted")]
     Algorithm(String),
     /// The header has `crit`, which we do not implement.
+    #[error("token has a `crit` header, which is not supported")]
     Critical,
     /// No configured key fits the token's `alg` (and `kid`).
+    #[error("no configured key fits the token's alg/kid")]
     NoKey,
     /// The signature does not verify.
+    #[error("bad signature")]
     Signature,
     /// `exp` has passed (leeway included).
+    #[error("token expired")]
     Expired,
     /// `nbf` is still ahead (leeway included).
+    #[error("token not yet valid (nbf)")]
     NotYetValid,
     /// A time claim is not a number.
+    #[error("claim `{0}` is not a number")]
     BadTimeClaim(&'static str),
     /// `aud` does not name us, or is present when no `audience` is configured.
+    #[error("audience (aud) does not match")]
     Audience,
     /// `iss` is not the configured issuer.
+    #[error("issuer (iss) does not match")]
     Issuer,
-}
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rejected::Malformed(why) => write!(f, "malformed token: {why}"),
-            Rejected::Algorithm(alg) => write!(f, "algorithm `{alg}` is not accepted"),
-            Rejected::Critical => f.write_str("token has a `crit` header, which is not supported"),
-            Rejected::NoKey => f.write_str("no configured key fits the token's alg/kid"),
-            Rejected::Signature => f.write_str("bad signature"),
-            Rejected::Expired => f.write_str("token expired"),
-            Rejected::NotYetValid => f.write_str("token not yet valid (nbf)"),
-            Rejected::BadTimeClaim(c) => write!(f, "claim `{c}` is not a number"),
-            Rejected::Audience => f.write_str("audience (aud) does not match"),
-            Rejected::Issuer => f.write_str("issuer (iss) does not match"),
-        }
-    }
 }
 
 /// The configured checks: accepted algorithms, keys and claim rules.
