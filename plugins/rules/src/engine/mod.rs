@@ -1,0 +1,395 @@
+//! The rules engine: plain Rust, no plugin types, so the authorizer, `rewho check --explain`
+//! and audit lines share it.
+//!
+//! [`RuleSet::compile`] turns the text into rules once; [`RuleSet::evaluate`] finds the first
+//! rule whose methods, host and path match the [`Target`] and checks its requirements against
+//! the [`Subject`]:
+//!
+//! - no rule matches → [`Effect::Abstain`];
+//! - the first matching rule has a requirement the subject meets → [`Effect::Allow`];
+//! - it has none the subject meets, or it is a `deny` rule → [`Effect::Deny`].
+//!
+//! Paths are compared after decoding and normalisation (see [`path`](self::path) for the
+//! exact rules); a path that cannot be read safely, or whose meaning depends on how the back
+//! end treats encoded slashes, backslashes or `;parameters`, is denied. Evaluating allocates
+//! nothing unless the path holds escapes or more than 24 segments.
+//!
+//! ```
+//! use rewho_plugin_rules::engine::{Effect, RuleSet, Subject, Target};
+//!
+//! let rules = RuleSet::compile("/admin/** group:admins\n/** authenticated").unwrap();
+//! let bob = Subject { user: Some("bob"), groups: &["staff"] };
+//! let v = rules.evaluate(&bob, &Target::new("GET", "app.example.com", "/admin/../admin/x"));
+//! assert_eq!(v.effect, Effect::Deny);
+//! assert_eq!(v.rule.unwrap().number(), 1);
+//! ```
+
+mod net;
+mod parse;
+pub mod path;
+
+use std::fmt;
+use std::net::IpAddr;
+
+pub use net::Cidr;
+pub use parse::{RuleError, RuleErrorKind};
+pub use path::{PathProblem, PatternProblem};
+
+use path::{PathGlob, Segments, View};
+
+/// What a rule set decides for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A matching rule's requirement is met.
+    Allow,
+    /// The matching rule's requirements are not met, it is a `deny` rule, or the path is
+    /// unsafe or ambiguous.
+    Deny,
+    /// No rule matches: the next authorizer decides (or the chain fails closed).
+    Abstain,
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+            Effect::Abstain => "abstain",
+        })
+    }
+}
+
+/// The groups of a subject, however the caller stores them.
+pub trait GroupSet {
+    /// `true` when the subject is in group `name` (exact, case-sensitive).
+    fn contains_group(&self, name: &str) -> bool;
+}
+
+impl<T: AsRef<str>> GroupSet for [T] {
+    fn contains_group(&self, name: &str) -> bool {
+        self.iter().any(|g| g.as_ref() == name)
+    }
+}
+
+impl<T: AsRef<str>, const N: usize> GroupSet for [T; N] {
+    fn contains_group(&self, name: &str) -> bool {
+        self[..].contains_group(name)
+    }
+}
+
+impl<T: AsRef<str>> GroupSet for Vec<T> {
+    fn contains_group(&self, name: &str) -> bool {
+        self[..].contains_group(name)
+    }
+}
+
+impl<T: AsRef<str>> GroupSet for &[T] {
+    fn contains_group(&self, name: &str) -> bool {
+        (**self).contains_group(name)
+    }
+}
+
+/// Who is asking: the user id (`None` when anonymous) and the groups.
+pub struct Subject<'a> {
+    /// The authenticated user id as text; `None` for an anonymous request. The empty string
+    /// is a valid user id (as in repoze.who).
+    pub user: Option<&'a str>,
+    /// The identity's `groups`.
+    pub groups: &'a dyn GroupSet,
+}
+
+impl Subject<'static> {
+    /// An anonymous request.
+    pub const ANONYMOUS: Subject<'static> = Subject {
+        user: None,
+        groups: &[] as &[&str; 0],
+    };
+}
+
+/// What is asked for: the request as the client sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The method, compared case-sensitively (`GET`).
+    pub method: &'a str,
+    /// The host the client asked for; a port and a trailing dot are ignored.
+    pub host: &'a str,
+    /// The path as received, percent-encoded, without the query.
+    pub path: &'a str,
+    /// The client's address, for `net:`; `None` when unknown (no `net:` then matches).
+    pub client: Option<IpAddr>,
+}
+
+impl<'a> Target<'a> {
+    /// A target without a client address.
+    pub fn new(method: &'a str, host: &'a str, path: &'a str) -> Self {
+        Target {
+            method,
+            host,
+            path,
+            client: None,
+        }
+    }
+}
+
+/// One condition of a requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Condition {
+    Anyone,
+    Authenticated,
+    Deny,
+    User(Box<str>),
+    Group(Box<str>),
+    Net(Cidr),
+}
+
+impl Condition {
+    fn holds(&self, subject: &Subject<'_>, client: Option<IpAddr>) -> bool {
+        match self {
+            Condition::Anyone => true,
+            Condition::Authenticated => subject.user.is_some(),
+            Condition::Deny => false,
+            Condition::User(u) => subject.user == Some(&**u),
+            Condition::Group(g) => subject.user.is_some() && subject.groups.contains_group(g),
+            Condition::Net(n) => client.is_some_and(|ip| n.contains(ip)),
+        }
+    }
+}
+
+/// One requirement of a rule: conditions joined by `&`, all of which must hold.
+#[derive(Debug, Clone)]
+pub struct Requirement {
+    text: Box<str>,
+    all_of: Box<[Condition]>,
+}
+
+impl Requirement {
+    /// As written in the rule (`group:admins`, `group:ops&net:10.0.0.0/8`).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Which hosts a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostPattern {
+    Any,
+    /// Lower-case, no trailing dot.
+    Exact(Box<str>),
+    /// `.example.com` for `*.example.com`: one or more labels before it.
+    Subdomain(Box<str>),
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Exact(h) => host.eq_ignore_ascii_case(h),
+            HostPattern::Subdomain(suffix) => {
+                let (h, s) = (host.as_bytes(), suffix.as_bytes());
+                h.len() > s.len() && h[h.len() - s.len()..].eq_ignore_ascii_case(s)
+            }
+        }
+    }
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    number: usize,
+    line: usize,
+    text: Box<str>,
+    /// Empty: any method.
+    methods: Box<[Box<str>]>,
+    host: HostPattern,
+    path: PathGlob,
+    deny: bool,
+    any_of: Box<[Requirement]>,
+}
+
+impl Rule {
+    /// The rule's number, counting rules only (1-based): what `--explain` and audit lines
+    /// call it.
+    pub fn number(&self) -> usize {
+        self.number
+    }
+
+    /// The line of the compiled text it came from (1-based).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The rule as written, whitespace collapsed, comment dropped.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn applies(&self, method: &str, host: &str, segs: &[&[u8]]) -> bool {
+        (self.methods.is_empty() || self.methods.iter().any(|m| **m == *method))
+            && self.host.matches(host)
+            && self.path.matches(segs)
+    }
+}
+
+/// Why a [`Verdict`] came out as it did.
+#[derive(Debug, Clone, Copy)]
+pub enum Why<'s> {
+    /// This requirement of the rule is met.
+    Met(&'s Requirement),
+    /// The rule matched and none of its requirements is met.
+    Unmet,
+    /// The rule is a `deny` rule.
+    DenyRule,
+    /// No rule matched.
+    NoMatch,
+    /// The path cannot be read safely.
+    UnsafePath(PathProblem),
+    /// The path's two readings (see [`path`](self::path)) pick different rules: `literal`
+    /// reads `%2F`, `%5C`, `\` and `;` as part of a segment, `split` as separators.
+    AmbiguousPath {
+        /// The first rule matching the literal reading.
+        literal: Option<&'s Rule>,
+        /// The first rule matching the split reading.
+        split: Option<&'s Rule>,
+    },
+}
+
+/// The decision for one request, which rule made it, and why (for `--explain` and audit).
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict<'s> {
+    /// Allow, deny or abstain.
+    pub effect: Effect,
+    /// The rule that decided (`None` for abstain and for unsafe or ambiguous paths).
+    pub rule: Option<&'s Rule>,
+    /// Why.
+    pub why: Why<'s>,
+}
+
+fn rule_name(rule: Option<&Rule>) -> String {
+    rule.map_or_else(|| "no rule".to_owned(), |r| format!("rule {}", r.number))
+}
+
+/// One line for `--explain` and audit lines; never holds anything but the rule text and the
+/// path problem (no user data).
+impl fmt::Display for Verdict<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(rule) = self.rule {
+            write!(f, "rule {} `{}`: ", rule.number, rule.text)?;
+        }
+        match self.why {
+            Why::Met(req) => write!(f, "`{}` is met", req.text),
+            Why::Unmet => f.write_str("no requirement is met"),
+            Why::DenyRule => f.write_str("denies"),
+            Why::NoMatch => f.write_str("no rule matches"),
+            Why::UnsafePath(p) => write!(f, "unsafe path: it holds {p}"),
+            Why::AmbiguousPath { literal, split } => write!(
+                f,
+                "ambiguous path: read with encoded slashes, backslashes and `;` inside segments \
+                 it matches {}, read with them as separators {}",
+                rule_name(literal),
+                rule_name(split)
+            ),
+        }
+    }
+}
+
+/// A compiled rule set: [`compile`](RuleSet::compile) once, [`evaluate`](RuleSet::evaluate)
+/// per request.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+/// `host` without a port or a trailing dot.
+fn bare_host(host: &str) -> &str {
+    let host = if host.starts_with('[') {
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        }
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+impl RuleSet {
+    /// Compiles `text`, one rule per line (grammar in the crate docs). Errors name the rule
+    /// and its line in `text`.
+    pub fn compile(text: &str) -> Result<RuleSet, RuleError> {
+        parse::compile(text).map(|rules| RuleSet { rules })
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    fn first_match(&self, method: &str, host: &str, segs: &[&[u8]]) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.applies(method, host, segs))
+    }
+
+    /// Decides for `subject` asking for `target`: the first matching rule decides.
+    pub fn evaluate<'s>(&'s self, subject: &Subject<'_>, target: &Target<'_>) -> Verdict<'s> {
+        let unsafe_path = |p| Verdict {
+            effect: Effect::Deny,
+            rule: None,
+            why: Why::UnsafePath(p),
+        };
+        let host = bare_host(target.host);
+        let raw = target.path.as_bytes();
+        let mut buf = Vec::new();
+        let mut segs = Segments::new();
+        if let Err(p) = path::segments(raw, View::Literal, &mut buf, &mut segs) {
+            return unsafe_path(p);
+        }
+        let rule = self.first_match(target.method, host, segs.as_slice());
+        if path::views_may_differ(raw) {
+            let mut split_buf = Vec::new();
+            let mut split_segs = Segments::new();
+            if let Err(p) = path::segments(raw, View::Split, &mut split_buf, &mut split_segs) {
+                return unsafe_path(p);
+            }
+            let split = self.first_match(target.method, host, split_segs.as_slice());
+            if split.map(|r| r.number) != rule.map(|r| r.number) {
+                return Verdict {
+                    effect: Effect::Deny,
+                    rule: None,
+                    why: Why::AmbiguousPath {
+                        literal: rule,
+                        split,
+                    },
+                };
+            }
+        }
+        let Some(rule) = rule else {
+            return Verdict {
+                effect: Effect::Abstain,
+                rule: None,
+                why: Why::NoMatch,
+            };
+        };
+        if rule.deny {
+            return Verdict {
+                effect: Effect::Deny,
+                rule: Some(rule),
+                why: Why::DenyRule,
+            };
+        }
+        match rule
+            .any_of
+            .iter()
+            .find(|req| req.all_of.iter().all(|c| c.holds(subject, target.client)))
+        {
+            Some(req) => Verdict {
+                effect: Effect::Allow,
+                rule: Some(rule),
+                why: Why::Met(req),
+            },
+            None => Verdict {
+                effect: Effect::Deny,
+                rule: Some(rule),
+                why: Why::Unmet,
+            },
+        }
+    }
+}
