@@ -297,6 +297,57 @@ impl fmt::Display for Verdict<'_> {
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// One [`Quick`] per rule, dense, so a miss costs a few integer compares per rule.
+    quick: Vec<Quick>,
+}
+
+/// A rule's cheap pre-check: method bits, the host's and the first path segment's hashes
+/// (`0`: anything). Passing it only means "may match": the rule itself decides.
+#[derive(Debug, Clone, Copy)]
+struct Quick {
+    methods: u32,
+    host: u64,
+    first: u64,
+}
+
+/// The hash of a request path with no segment: even, so no [`hash`] equals it.
+const NO_SEGMENT: u64 = 2;
+const OTHER_METHOD: u32 = 1 << 31;
+
+fn method_bit(method: &str) -> u32 {
+    match method {
+        "GET" => 1,
+        "HEAD" => 2,
+        "POST" => 4,
+        "PUT" => 8,
+        "DELETE" => 16,
+        "PATCH" => 32,
+        "OPTIONS" => 64,
+        _ => OTHER_METHOD,
+    }
+}
+
+/// FNV-1a of the ASCII-lowercased bytes, made odd (never `0` or [`NO_SEGMENT`]).
+fn hash(bytes: &[u8], fold_case: bool) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        let b = if fold_case { b.to_ascii_lowercase() } else { b };
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 1
+}
+
+impl Quick {
+    fn of(rule: &Rule) -> Quick {
+        Quick {
+            methods: rule.methods.iter().fold(0, |m, x| m | method_bit(x)),
+            host: match &rule.host {
+                HostPattern::Exact(h) => hash(h.as_bytes(), true),
+                _ => 0,
+            },
+            first: rule.path.first_literal().map_or(0, |l| hash(l, false)),
+        }
+    }
 }
 
 /// `host` without a port or a trailing dot.
@@ -316,7 +367,10 @@ impl RuleSet {
     /// Compiles `text`, one rule per line (grammar in the crate docs). Errors name the rule
     /// and its line in `text`.
     pub fn compile(text: &str) -> Result<RuleSet, RuleError> {
-        parse::compile(text).map(|rules| RuleSet { rules })
+        parse::compile(text).map(|rules| RuleSet {
+            quick: rules.iter().map(Quick::of).collect(),
+            rules,
+        })
     }
 
     /// The rules, in order.
@@ -325,7 +379,19 @@ impl RuleSet {
     }
 
     fn first_match(&self, method: &str, host: &str, segs: &[&[u8]]) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.applies(method, host, segs))
+        let m = method_bit(method);
+        let h = hash(host.as_bytes(), true);
+        let f = segs.first().map_or(NO_SEGMENT, |s| hash(s, false));
+        self.quick
+            .iter()
+            .zip(&self.rules)
+            .find(|(q, r)| {
+                (q.methods == 0 || q.methods & m != 0)
+                    && (q.host == 0 || q.host == h)
+                    && (q.first == 0 || q.first == f)
+                    && r.applies(method, host, segs)
+            })
+            .map(|(_, r)| r)
     }
 
     /// Decides for `subject` asking for `target`: the first matching rule decides.

@@ -342,6 +342,14 @@ impl PathGlob {
         })
     }
 
+    /// The first segment when it is a literal (for [`RuleSet`](super::RuleSet)'s pre-check).
+    pub(crate) fn first_literal(&self) -> Option<&[u8]> {
+        match self.segs.first() {
+            Some(SegPat::Literal(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// `true` when the segments match. Wildcard matching with one backtrack point (the last
     /// `**`), so it runs in O(segments × pattern) whatever the input.
     pub(crate) fn matches(&self, segs: &[&[u8]]) -> bool {
