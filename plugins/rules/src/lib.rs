@@ -186,3 +186,6 @@ impl Authorizer for Rules {
 rewho_plugin_api::export_plugin! {
     "rules" => Rules: [],
 }
+
+#[cfg(test)]
+mod tests;
