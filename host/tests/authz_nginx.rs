@@ -60,6 +60,10 @@ challenge_decider = default_challenge_decider\n\n\
     path
 }
 
+/// (Authorization header or anonymous, method, path, status; the upstream's `X-Remote-User`
+/// when it passes).
+type Case<'a> = (Option<&'a str>, &'a str, &'a str, u16, Option<&'a str>);
+
 fn subst(text: &str, from: &str, to: &str) -> String {
     assert!(
         text.contains(from),
@@ -86,7 +90,7 @@ async fn nginx_forward_auth_answers_as_the_rules_say() {
     let (alice, bob, carol) = (auth[0].as_str(), auth[1].as_str(), auth[2].as_str());
 
     // (who, method, path, status; the upstream's X-Remote-User when it passes)
-    let cases: &[(Option<&str>, &str, &str, u16, Option<&str>)] = &[
+    let cases: &[Case] = &[
         // Anyone: passes without a user.
         (None, "GET", "/public/page", 200, None),
         (Some(carol), "GET", "/public/page", 200, Some("carol")),
