@@ -15,8 +15,7 @@ mod serve_support;
 use serve_support::{apache_htpasswd, basic, example, Http, Nginx, Rewho, Upstream};
 
 /// The rules under test: public, admins only, staff only, any login.
-const RULES: &str = "\
-    /public/**            anyone
+const RULES: &str = "    /public/**            anyone
     /admin/**             group:admins
     GET,HEAD /staff/**    group:staff
     /staff/**             deny
