@@ -243,13 +243,14 @@ pub enum Why<'s> {
     NoMatch,
     /// The path cannot be read safely.
     UnsafePath(PathProblem),
-    /// The path's two readings (see [`path`](self::path)) pick different rules: `literal`
-    /// reads `%2F`, `%5C`, `\` and `;` as part of a segment, `split` as separators.
+    /// The path's readings (see [`path`](self::path)) pick different rules: `literal` reads
+    /// `%2F`, `%5C`, `\` and `;params` as part of a segment; `other` is the first reading
+    /// that disagreed (them as separators, `;params` dropped, or both).
     AmbiguousPath {
         /// The first rule matching the literal reading.
         literal: Option<&'s Rule>,
-        /// The first rule matching the split reading.
-        split: Option<&'s Rule>,
+        /// The first rule matching the other reading.
+        other: Option<&'s Rule>,
     },
 }
 
@@ -281,12 +282,12 @@ impl fmt::Display for Verdict<'_> {
             Why::DenyRule => f.write_str("denies"),
             Why::NoMatch => f.write_str("no rule matches"),
             Why::UnsafePath(p) => write!(f, "unsafe path: it holds {p}"),
-            Why::AmbiguousPath { literal, split } => write!(
+            Why::AmbiguousPath { literal, other } => write!(
                 f,
-                "ambiguous path: read with encoded slashes, backslashes and `;` inside segments \
-                 it matches {}, read with them as separators {}",
+                "ambiguous path: read literally it matches {}, read as some servers do \
+                 (encoded or back slashes as separators, `;params` dropped) {}",
                 rule_name(literal),
-                rule_name(split)
+                rule_name(other)
             ),
         }
     }
@@ -405,24 +406,24 @@ impl RuleSet {
         let raw = target.path.as_bytes();
         let mut buf = Vec::new();
         let mut segs = Segments::new();
-        if let Err(p) = path::segments(raw, View::Literal, &mut buf, &mut segs) {
+        if let Err(p) = path::segments(raw, View::LITERAL, &mut buf, &mut segs) {
             return unsafe_path(p);
         }
         let rule = self.first_match(target.method, host, segs.as_slice());
-        if path::views_may_differ(raw) {
-            let mut split_buf = Vec::new();
-            let mut split_segs = Segments::new();
-            if let Err(p) = path::segments(raw, View::Split, &mut split_buf, &mut split_segs) {
+        for view in View::others(raw) {
+            let mut other_buf = Vec::new();
+            let mut other_segs = Segments::new();
+            if let Err(p) = path::segments(raw, view, &mut other_buf, &mut other_segs) {
                 return unsafe_path(p);
             }
-            let split = self.first_match(target.method, host, split_segs.as_slice());
-            if split.map(|r| r.number) != rule.map(|r| r.number) {
+            let other = self.first_match(target.method, host, other_segs.as_slice());
+            if other.map(|r| r.number) != rule.map(|r| r.number) {
                 return Verdict {
                     effect: Effect::Deny,
                     rule: None,
                     why: Why::AmbiguousPath {
                         literal: rule,
-                        split,
+                        other,
                     },
                 };
             }

@@ -1,17 +1,21 @@
 //! Request paths made comparable, and path globs compiled to match them.
 //!
-//! A raw path is turned into segments in one of two *views*, because back ends disagree on
+//! A raw path is turned into segments in up to eight *views*, because back ends disagree on
 //! what some bytes mean:
 //!
 //! - the **literal** view splits at literal `/` only. Every escape is decoded except `%2F`
 //!   (`/`), `%5C` (`\`) and `%25` (`%`), which stay escaped inside their segment.
-//! - the **split** view decodes `%2F` and `%5C` too and treats them, and a literal `\`, as
-//!   segment separators, and drops `;parameters` from every segment (as Tomcat and Jetty do).
+//! - with **slash escapes**, `%2F` separates segments too (servers that decode before
+//!   splitting);
+//! - with **backslashes**, `\` and `%5C` separate segments too (Windows servers);
+//! - with **parameters dropped**, `;params` up to the next literal `/` are removed before
+//!   decoding (Tomcat and Jetty read `/a;x/b` as `/a/b`, and `/public/..;/admin` as `/admin`);
+//! - and every combination of the three, for the paths that hold those characters.
 //!
-//! In both views empty segments (`//`) and `.` are dropped and `..` removes the segment
-//! before it, so `/admin/../admin` is `/admin` and `/public/..;/admin` is `/admin` in the split
-//! view. Paths that cannot be read safely — a bad escape, a control character, bytes that are
-//! not UTF-8 once decoded, a `..` above the root — are refused ([`PathProblem`]).
+//! In every view empty segments (`//`) and `.` are dropped and `..` removes the segment
+//! before it, so `/admin/../admin` is `/admin`. Paths that cannot be read safely — a bad escape, a control character, bytes that are
+//! not UTF-8 once decoded, a `..` above the root, a double-encoded escape — are refused
+//! ([`PathProblem`]).
 
 use std::fmt;
 
@@ -26,6 +30,9 @@ pub enum PathProblem {
     NotUtf8,
     /// A `..` segment that climbs above `/`.
     AboveRoot,
+    /// `%25` followed by two hex digits (`%252e`): a back end that decodes twice would see an
+    /// escape the rules never saw.
+    DoubleEncoded,
 }
 
 impl fmt::Display for PathProblem {
@@ -35,27 +42,55 @@ impl fmt::Display for PathProblem {
             PathProblem::ControlChar => "a control character",
             PathProblem::NotUtf8 => "bytes that are not UTF-8 once decoded",
             PathProblem::AboveRoot => "a `..` above the root",
+            PathProblem::DoubleEncoded => "a double-encoded escape (`%25` and two hex digits)",
         })
     }
 }
 
 /// How a path is split into segments (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum View {
-    Literal,
-    Split,
+pub(crate) struct View {
+    /// `%2F` separates segments too.
+    pub(crate) slash_escapes: bool,
+    /// `\` and `%5C` separate segments too.
+    pub(crate) backslashes: bool,
+    /// `;params` are dropped up to the next literal `/`.
+    pub(crate) drop_params: bool,
 }
 
-/// `true` when the split view of `raw` can differ from its literal view.
-pub(crate) fn views_may_differ(raw: &[u8]) -> bool {
-    raw.iter().enumerate().any(|(i, &b)| match b {
-        b'\\' | b';' => true,
-        b'%' => matches!(
-            (raw.get(i + 1), raw.get(i + 2)),
-            (Some(b'2'), Some(b'f' | b'F')) | (Some(b'5'), Some(b'c' | b'C'))
-        ),
-        _ => false,
-    })
+impl View {
+    /// Only literal `/` separates; nothing is dropped.
+    pub(crate) const LITERAL: View = View {
+        slash_escapes: false,
+        backslashes: false,
+        drop_params: false,
+    };
+
+    /// The views other than [`LITERAL`](Self::LITERAL) that can read `raw` differently.
+    pub(crate) fn others(raw: &[u8]) -> impl Iterator<Item = View> {
+        let (mut slash, mut back, mut params) = (false, false, false);
+        for (i, &b) in raw.iter().enumerate() {
+            match b {
+                b'\\' => back = true,
+                b';' => params = true,
+                b'%' => match (raw.get(i + 1), raw.get(i + 2)) {
+                    (Some(b'2'), Some(b'f' | b'F')) => slash = true,
+                    (Some(b'5'), Some(b'c' | b'C')) => back = true,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        (1u8..8).filter_map(move |bits| {
+            let v = View {
+                slash_escapes: bits & 1 != 0,
+                backslashes: bits & 2 != 0,
+                drop_params: bits & 4 != 0,
+            };
+            ((!v.slash_escapes || slash) && (!v.backslashes || back) && (!v.drop_params || params))
+                .then_some(v)
+        })
+    }
 }
 
 const INLINE: usize = 24;
@@ -130,14 +165,23 @@ fn is_control(b: u8) -> bool {
 /// Decodes `raw` for `view` into `out`.
 fn decode(raw: &[u8], view: View, out: &mut Vec<u8>) -> Result<(), PathProblem> {
     out.reserve(raw.len());
+    let mut in_params = false;
     let mut i = 0;
     while i < raw.len() {
         let b = raw[i];
+        if view.drop_params && (in_params || b == b';') {
+            in_params = b != b'/';
+            if b == b'/' {
+                out.push(b'/');
+            }
+            i += 1;
+            continue;
+        }
         if b != b'%' {
             if is_control(b) {
                 return Err(PathProblem::ControlChar);
             }
-            out.push(if view == View::Split && b == b'\\' {
+            out.push(if view.backslashes && b == b'\\' {
                 b'/'
             } else {
                 b
@@ -155,14 +199,21 @@ fn decode(raw: &[u8], view: View, out: &mut Vec<u8>) -> Result<(), PathProblem> 
         i += 3;
         match v {
             _ if is_control(v) => return Err(PathProblem::ControlChar),
-            // Kept escaped in both views: decoding it would let a second decoder see an escape.
+            // Kept escaped in both views; refused below when a second decoding would make an
+            // escape.
             b'%' => out.extend_from_slice(b"%25"),
-            b'/' | b'\\' if view == View::Literal => {
-                out.extend_from_slice(if v == b'/' { b"%2F" } else { b"%5C" })
-            }
+            b'/' if !view.slash_escapes => out.extend_from_slice(b"%2F"),
+            b'\\' if !view.backslashes => out.extend_from_slice(b"%5C"),
             b'\\' => out.push(b'/'),
             _ => out.push(v),
         }
+    }
+    // Every `%25` in `out` stands for a decoded `%` (a raw `%` always starts an escape).
+    if out
+        .windows(5)
+        .any(|w| w.starts_with(b"%25") && hex(w[3]).is_some() && hex(w[4]).is_some())
+    {
+        return Err(PathProblem::DoubleEncoded);
     }
     if out.iter().any(|&b| b >= 0x80) && std::str::from_utf8(out).is_err() {
         return Err(PathProblem::NotUtf8);
@@ -179,7 +230,7 @@ pub(crate) fn segments<'p>(
 ) -> Result<(), PathProblem> {
     let needs_decoding = raw
         .iter()
-        .any(|&b| b == b'%' || (view == View::Split && b == b'\\'));
+        .any(|&b| b == b'%' || (view.backslashes && b == b'\\') || (view.drop_params && b == b';'));
     let bytes: &'p [u8] = if needs_decoding {
         decode(raw, view, buf)?;
         buf
@@ -190,10 +241,6 @@ pub(crate) fn segments<'p>(
         raw
     };
     for seg in bytes.split(|&b| b == b'/') {
-        let seg = match view {
-            View::Split => seg.split(|&b| b == b';').next().unwrap_or(seg),
-            View::Literal => seg,
-        };
         match seg {
             b"" | b"." => {}
             b".." => {
@@ -310,7 +357,7 @@ impl PathGlob {
             return Err(PatternProblem::Backslash);
         }
         let mut buf = Vec::new();
-        decode(raw, View::Literal, &mut buf).map_err(PatternProblem::Unreadable)?;
+        decode(raw, View::LITERAL, &mut buf).map_err(PatternProblem::Unreadable)?;
         let body = buf.strip_suffix(b"/").unwrap_or(&buf);
         let mut segs: Vec<SegPat> = Vec::new();
         if body.len() > 1 || (body.len() == 1 && body[0] != b'/') {
