@@ -567,7 +567,7 @@ fn paths_are_normalised_before_matching() {
         (r, ALICE, "GET", "h", "/public/%25%32e", None, "deny"),
         (r, ALICE, "GET", "h", "/public/100%25", None, "allow 2"),
         (r, ALICE, "GET", "h", "/public/100%25off", None, "allow 2"),
-        // Encoded slashes, backslashes and `;`: the two readings must pick the same rule.
+        // Encoded slashes, backslashes and `;`: every reading must pick the same rule.
         (r, ANON, "GET", "h", "/public/..;/admin", None, "deny"),
         (r, ANON, "GET", "h", "/public/..%2Fadmin", None, "deny"),
         (r, ANON, "GET", "h", "/public\\..\\admin", None, "deny"),

@@ -199,7 +199,7 @@ fn decode(raw: &[u8], view: View, out: &mut Vec<u8>) -> Result<(), PathProblem> 
         i += 3;
         match v {
             _ if is_control(v) => return Err(PathProblem::ControlChar),
-            // Kept escaped in both views; refused below when a second decoding would make an
+            // Kept escaped in every view; refused below when a second decoding would make an
             // escape.
             b'%' => out.extend_from_slice(b"%25"),
             b'/' if !view.slash_escapes => out.extend_from_slice(b"%2F"),
