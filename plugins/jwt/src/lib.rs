@@ -9,7 +9,8 @@
 //!   overwriting keys the identity already has.
 //! - **Groups**: the strings of the `groups_claim` claim (a list, or one string) are added to
 //!   the identity's `groups` list after any already there, without duplicates; other items are
-//!   ignored.
+//!   ignored. Only that claim feeds `groups`: a token's own `groups` claim is not copied as
+//!   metadata (with `groups_claim = roles`, or empty, it is ignored).
 //!
 //! ```ini
 //! [plugin:jwt]
