@@ -12,7 +12,7 @@
 //! Paths are compared after decoding and normalisation (see [`path`](self::path) for the
 //! exact rules); a path that cannot be read safely, or whose meaning depends on how the back
 //! end treats encoded slashes, backslashes or `;parameters`, is denied. Evaluating allocates
-//! nothing unless the path holds escapes or more than 24 segments.
+//! nothing unless the path holds escapes, `\` or `;`, or more than 24 segments.
 //!
 //! ```
 //! use rewho_plugin_rules::engine::{Effect, RuleSet, Subject, Target};
