@@ -8,6 +8,7 @@
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
 mod api;
+pub mod audit;
 mod builtins;
 #[cfg_attr(not(feature = "server"), allow(dead_code))]
 mod call_timeout;

@@ -38,14 +38,32 @@
 //!
 //! Remember and forget are passed to `rememberer_name` when set (an `auth_tkt` plugin, say);
 //! otherwise they add nothing.
+//!
+//! # Groups
+//! `groups_attribute = groups` names a list attribute (one of `list_attributes`) whose values
+//! are also added to the identity's top-level `groups` list, which the `rules` authorizer's
+//! `group:` requirements read. It happens when the headers are read, and again as a metadata
+//! provider: list the plugin in `[mdproviders]` *after* `metadata_cache`, and the groups
+//! `metadata_cache` replays into the attribute map on cookie-only requests reach `groups` too.
+//!
+//! ```ini
+//! [plugin:sso]
+//! use = header
+//! attribute_headers = X-Forwarded-Groups:groups
+//! list_attributes = groups
+//! groups_attribute = groups
+//!
+//! [mdproviders]
+//! plugins = attributes sso
+//! ```
 #![warn(missing_docs, unreachable_pub)]
 #![deny(unsafe_code)]
 
 use std::net::IpAddr;
 
 use rewho_plugin_api::{
-    Authenticator, Environ, FactoryContext, HeaderField, Identifier, Identity, Map, Plugin,
-    PluginError, PluginHandle, Request, Value, USERID_KEY,
+    Authenticator, Environ, FactoryContext, HeaderField, Identifier, Identity, Map,
+    MetadataProvider, Plugin, PluginError, PluginHandle, Request, Value, USERID_KEY,
 };
 use serde::Deserialize;
 
@@ -79,6 +97,8 @@ pub struct Options {
     trusted_proxies: Vec<String>,
     /// An identifier that remembers and forgets the user on this plugin's behalf.
     rememberer_name: Option<String>,
+    /// A list attribute whose values also go to the identity's `groups`.
+    groups_attribute: Option<String>,
 }
 
 fn default_user_header() -> String {
@@ -155,7 +175,11 @@ pub struct HeaderPlugin {
     separator: String,
     trusted: Vec<Cidr>,
     rememberer: Option<PluginHandle>,
+    groups_attribute: Option<String>,
 }
+
+/// The identity key holding the user's groups (a list of strings).
+pub const GROUPS_KEY: &str = "groups";
 
 fn valid_header_name(name: &str) -> bool {
     !name.is_empty()
@@ -217,6 +241,13 @@ impl Plugin for HeaderPlugin {
             .map(|c| Cidr::parse(c))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PluginError::new(format!("option `trusted_proxies`: {e}")))?;
+        if let Some(g) = &o.groups_attribute {
+            if !o.list_attributes.iter().any(|l| l == g) {
+                return Err(PluginError::new(format!(
+                    "option `groups_attribute`: `{g}` is not one of `list_attributes`"
+                )));
+            }
+        }
         let rememberer = match &o.rememberer_name {
             None => None,
             Some(name) => {
@@ -241,6 +272,7 @@ impl Plugin for HeaderPlugin {
             separator: o.value_separator,
             trusted,
             rememberer,
+            groups_attribute: o.groups_attribute,
         })
     }
 }
@@ -257,6 +289,33 @@ impl HeaderPlugin {
     fn header_names(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.user_header.as_str())
             .chain(self.attributes.iter().map(|(h, _, _)| h.as_str()))
+    }
+
+    /// Adds the strings of the `groups_attribute` list in the identity's attribute map to its
+    /// `groups` (after what is there, no duplicates).
+    fn merge_groups(&self, identity: &mut Identity) {
+        let Some(attr) = &self.groups_attribute else {
+            return;
+        };
+        let Some(values) = identity
+            .get(&self.attributes_name)
+            .and_then(Value::as_map)
+            .and_then(|m| m.get(attr))
+            .and_then(Value::as_list)
+        else {
+            return;
+        };
+        let mut list: Vec<Value> = match identity.get(GROUPS_KEY) {
+            Some(Value::List(l)) => l.to_vec(),
+            Some(Value::Str(s)) => vec![Value::from(s.as_str())],
+            _ => Vec::new(),
+        };
+        for g in values.iter().filter(|v| v.as_str().is_some()) {
+            if !list.contains(g) {
+                list.push(g.clone());
+            }
+        }
+        identity.insert(GROUPS_KEY, Value::List(list.into_iter().collect()));
     }
 
     fn attribute_value(&self, req: &Request<'_>, header: &str, list: bool) -> Option<Value> {
@@ -317,6 +376,7 @@ impl Identifier for HeaderPlugin {
                 }
             }
             identity.insert(&self.attributes_name, attrs);
+            self.merge_groups(&mut identity);
         }
         Ok(Some(identity))
     }
@@ -361,8 +421,21 @@ impl Authenticator for HeaderPlugin {
     }
 }
 
+// IMetadataProvider: `groups` from the attribute map, also when `metadata_cache` replayed it.
+impl MetadataProvider for HeaderPlugin {
+    fn add_metadata(
+        &self,
+        _req: &Request<'_>,
+        _env: &mut Environ,
+        identity: &mut Identity,
+    ) -> Result<(), PluginError> {
+        self.merge_groups(identity);
+        Ok(())
+    }
+}
+
 rewho_plugin_api::export_plugin! {
-    "header" => HeaderPlugin: [identifier, authenticator],
+    "header" => HeaderPlugin: [identifier, authenticator, mdprovider],
 }
 
 #[cfg(test)]
@@ -387,6 +460,68 @@ mod tests {
         for bad in ["10.0.0.0/33", "::/129", "nope", "10.0.0.0/x", ""] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn groups_attribute_feeds_groups_from_headers_and_replayed_attributes() {
+        let plugin = HeaderPlugin {
+            id: "sso".into(),
+            user_header: "X-Forwarded-User".into(),
+            attributes: vec![("X-Forwarded-Groups".into(), "groups".into(), true)],
+            attributes_name: "attributes".into(),
+            separator: ",".into(),
+            trusted: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+            rememberer: None,
+            groups_attribute: Some("groups".into()),
+        };
+        let headers = [
+            rewho_plugin_api::Header {
+                name: "X-Forwarded-User".into(),
+                value: "alice".into(),
+            },
+            rewho_plugin_api::Header {
+                name: "X-Forwarded-Groups".into(),
+                value: "admins, staff,,admins".into(),
+            },
+        ];
+        let req = |remote: &'static str| Request {
+            method: "GET".into(),
+            scheme: "http".into(),
+            host: "h".into(),
+            path: "/".into(),
+            query: "".into(),
+            remote_addr: remote.into(),
+            headers: headers[..].into(),
+        };
+        let mut env = Environ::new();
+        let id = plugin
+            .identify(&req("127.0.0.1"), &mut env)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            id.get(GROUPS_KEY),
+            Some(&Value::from(vec!["admins", "staff"]))
+        );
+        // From an untrusted address: nobody, and no groups.
+        assert!(plugin
+            .identify(&req("192.0.2.1"), &mut env)
+            .unwrap()
+            .is_none());
+        // A cookie identity whose attribute map metadata_cache replayed, with groups already
+        // set by another plugin.
+        let mut replayed = Identity::new();
+        replayed.insert(USERID_KEY, "alice");
+        replayed.insert(GROUPS_KEY, Value::from(vec!["sso"]));
+        let mut attrs = Map::new();
+        attrs.insert("groups", Value::from(vec!["staff", "sso"]));
+        replayed.insert("attributes", attrs);
+        plugin
+            .add_metadata(&req("127.0.0.1"), &mut env, &mut replayed)
+            .unwrap();
+        assert_eq!(
+            replayed.get(GROUPS_KEY),
+            Some(&Value::from(vec!["sso", "staff"]))
+        );
     }
 
     #[test]

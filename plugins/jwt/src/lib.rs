@@ -7,6 +7,10 @@
 //!   The user id is the `userid_claim` (default `sub`, a string or an integer); every other
 //!   claim is copied into the identity as metadata (nested JSON becomes maps and lists), without
 //!   overwriting keys the identity already has.
+//! - **Groups**: the strings of the `groups_claim` claim (a list, or one string) are added to
+//!   the identity's `groups` list after any already there, without duplicates; other items are
+//!   ignored. Only that claim feeds `groups`: a token's own `groups` claim is not copied as
+//!   metadata (with `groups_claim = roles`, or empty, it is ignored).
 //!
 //! ```ini
 //! [plugin:jwt]
@@ -28,6 +32,7 @@
 //! | `issuer` | none | the required `iss` |
 //! | `leeway` | `0` | seconds of tolerance for `exp` and `nbf` |
 //! | `userid_claim` | `sub` | the claim holding the user id |
+//! | `groups_claim` | `groups` | the claim whose strings go to the identity's `groups` list (what the `rules` authorizer's `group:` reads); a dotted path (`realm_access.roles`) reaches into objects; empty turns it off |
 //!
 //! # Rules
 //! - `none` is never accepted, and neither is any `alg` missing from `algorithms` (checked
@@ -62,6 +67,8 @@ pub struct Jwt {
     host: Host,
     verifier: Verifier,
     userid_claim: String,
+    /// The claim feeding `groups` (a key, else a dotted path); empty: none.
+    groups_claim: String,
 }
 
 /// Options of `[plugin:…] use = jwt`; see the crate docs for each.
@@ -81,6 +88,8 @@ pub struct Options {
     leeway: u32,
     #[serde(default = "default_userid_claim")]
     userid_claim: String,
+    #[serde(default = "default_groups_claim")]
+    groups_claim: String,
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -88,6 +97,52 @@ fn default_algorithms() -> Vec<String> {
 }
 fn default_userid_claim() -> String {
     "sub".into()
+}
+fn default_groups_claim() -> String {
+    GROUPS_KEY.into()
+}
+
+/// The identity key holding the user's groups (a list of strings).
+pub const GROUPS_KEY: &str = "groups";
+
+/// The claim at `name`: the key itself, else a dotted path through objects (Keycloak's
+/// `realm_access.roles`; a namespaced claim such as `https://example.com/groups` is a key).
+fn claim_at<'c>(claims: &'c Identity, name: &str) -> Option<&'c Value> {
+    if let Some(v) = claims.get(name) {
+        return Some(v);
+    }
+    let mut parts = name.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_map()?.get(part)?;
+    }
+    Some(value)
+}
+
+/// Adds the strings of `claim` (a list, or one string) to `identity["groups"]`, after what is
+/// there, without duplicates. Returns how many items were not strings.
+fn merge_groups(identity: &mut Identity, claim: &Value) -> usize {
+    let (items, skipped): (Vec<&str>, usize) = match claim {
+        Value::Str(s) => (vec![s.as_str()], 0),
+        Value::List(l) => {
+            let strs: Vec<&str> = l.iter().filter_map(Value::as_str).collect();
+            let skipped = l.len() - strs.len();
+            (strs, skipped)
+        }
+        _ => (Vec::new(), 1),
+    };
+    let mut list: Vec<Value> = match identity.get(GROUPS_KEY) {
+        Some(Value::List(l)) => l.to_vec(),
+        Some(Value::Str(s)) => vec![Value::from(s.as_str())],
+        _ => Vec::new(),
+    };
+    for g in items {
+        if !list.iter().any(|v| v.as_str() == Some(g)) {
+            list.push(Value::from(g));
+        }
+    }
+    identity.insert(GROUPS_KEY, Value::List(list.into_iter().collect()));
+    skipped
 }
 
 fn read_file(ctx: &FactoryContext<'_>, option: &str, file: &str) -> Result<String, PluginError> {
@@ -206,6 +261,7 @@ impl Plugin for Jwt {
                 issuer: o.issuer.filter(|i| !i.is_empty()),
             },
             userid_claim: o.userid_claim,
+            groups_claim: o.groups_claim.trim().to_owned(),
         })
     }
 }
@@ -277,8 +333,19 @@ impl Authenticator for Jwt {
                 return Ok(None);
             }
         };
+        if !self.groups_claim.is_empty() {
+            if let Some(claim) = claim_at(&claims, &self.groups_claim) {
+                let skipped = merge_groups(identity, claim);
+                if skipped > 0 {
+                    self.host.info(&format!(
+                        "JWT claim `{}`: {skipped} item(s) that are not strings ignored",
+                        self.groups_claim
+                    ));
+                }
+            }
+        }
         for (key, value) in claims.iter() {
-            if !reserved(key) && !identity.contains_key(key) {
+            if !reserved(key) && key != GROUPS_KEY && !identity.contains_key(key) {
                 identity.insert(key.to_owned(), value.clone());
             }
         }
@@ -293,6 +360,38 @@ rewho_plugin_api::export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_claim_feeds_groups() {
+        let claims: Identity = serde_json::from_str(
+            r#"{"groups": ["a", "b", 3], "realm_access": {"roles": ["r1"]},
+                "https://example.com/groups": "ns", "role": "solo"}"#,
+        )
+        .unwrap();
+        let mut id = Identity::new();
+        id.insert(GROUPS_KEY, Value::from(vec!["pre", "a"]));
+        assert_eq!(
+            merge_groups(&mut id, claim_at(&claims, "groups").unwrap()),
+            1
+        );
+        assert_eq!(
+            id.get(GROUPS_KEY),
+            Some(&Value::from(vec!["pre", "a", "b"]))
+        );
+        let mut id = Identity::new();
+        merge_groups(&mut id, claim_at(&claims, "realm_access.roles").unwrap());
+        merge_groups(
+            &mut id,
+            claim_at(&claims, "https://example.com/groups").unwrap(),
+        );
+        merge_groups(&mut id, claim_at(&claims, "role").unwrap());
+        assert_eq!(
+            id.get(GROUPS_KEY),
+            Some(&Value::from(vec!["r1", "ns", "solo"]))
+        );
+        assert!(claim_at(&claims, "realm_access.missing").is_none());
+        assert!(claim_at(&claims, "role.x").is_none());
+    }
 
     #[test]
     fn algorithms_option() {
