@@ -77,7 +77,8 @@ fn header_metadata_cache_and_htgroup_fill_groups() {
     let mut spoofed = OwnedRequest::get("/login")
         .header("X-Forwarded-User", "mallory")
         .header("X-Forwarded-Groups", "admins");
-    spoofed.remote_addr = "192.0.2.66".into();
+    spoofed.peer_addr = "192.0.2.66".into();
+    spoofed.client_addr = "192.0.2.66".into();
     assert!(authenticate(&f, &spoofed, "-").0.is_none());
 }
 

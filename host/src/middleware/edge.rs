@@ -1339,6 +1339,7 @@ mod tests {
             edits: vec![HeaderEdit {
                 name: "Authorization".into(),
                 value: abi_stable::std_types::ROption::RSome("Bearer t".into()),
+                always: false,
             }],
         };
         adm.apply(&guard, &mut h);

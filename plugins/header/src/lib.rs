@@ -484,16 +484,9 @@ mod tests {
                 value: "admins, staff,,admins".into(),
             },
         ];
-        let req = |remote: &'static str| Request {
-            method: "GET".into(),
-            scheme: "http".into(),
-            host: "h".into(),
-            path: "/".into(),
-            query: "".into(),
-            remote_addr: remote.into(),
-            headers: headers[..].into(),
-        };
-        let mut env = Environ::new();
+        let headers: &'static [rewho_plugin_api::Header<'static>] = Box::leak(Box::new(headers));
+        let req = |remote: &'static str| rewho_plugin_api::testing::request("h", remote, headers);
+        let mut env = rewho_plugin_api::testing::environ();
         let id = plugin
             .identify(&req("127.0.0.1"), &mut env)
             .unwrap()

@@ -1,75 +1,17 @@
 //! The plugin against real files: loading, merging, change detection, bad lines.
 
-use std::sync::{Arc, Mutex};
-
-use abi_stable::{
-    sabi_trait::TD_Opaque,
-    std_types::{RArc, RNone, ROption, RSlice, RStr},
-};
-use rewho_plugin_api::abi::{
-    FactoryContextAbi, HostAbi, HostAbi_TO, LogLevel, OptionEntry, PluginObjectRef, UnixTime,
-};
-use rewho_plugin_api::{Environ, FactoryContext, Map, Request};
+use rewho_plugin_api::testing::{environ, request as test_request, TestHost};
+use rewho_plugin_api::{LogLevel, Map, Request};
 
 use super::*;
 
-/// A host that records log lines.
-#[derive(Clone, Default)]
-struct TestHost {
-    logs: Arc<Mutex<Vec<(LogLevel, String)>>>,
-}
-
-impl HostAbi for TestHost {
-    fn plugin(&self, _name: RStr<'_>) -> ROption<PluginObjectRef> {
-        RNone
-    }
-    fn log(&self, level: LogLevel, message: RStr<'_>) {
-        self.logs.lock().unwrap().push((level, message.to_string()));
-    }
-    fn now(&self) -> UnixTime {
-        UnixTime { secs: 0, nanos: 0 }
-    }
-}
-
-impl TestHost {
-    fn warnings(&self) -> Vec<String> {
-        let logs = self.logs.lock().unwrap();
-        logs.iter()
-            .filter(|(l, _)| *l >= LogLevel::Warn)
-            .map(|(_, m)| m.clone())
-            .collect()
-    }
-
-    fn build(&self, options: &[(&str, &str)], dir: &str) -> Result<HtGroup, PluginError> {
-        let opts: Options = rewho_plugin_api::from_options("groups", options.iter().copied())?;
-        let entries: Vec<OptionEntry<'_>> = options
-            .iter()
-            .map(|(k, v)| OptionEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect();
-        let abi = FactoryContextAbi {
-            plugin_id: "groups".into(),
-            factory: "htgroup".into(),
-            options: RSlice::from_slice(&entries),
-            config_dir: dir.into(),
-            host: RArc::new(HostAbi_TO::from_value(self.clone(), TD_Opaque)),
-        };
-        HtGroup::new(opts, &FactoryContext::from_abi(&abi))
-    }
+/// Warnings the plugin logged through `host`.
+fn warnings(host: &TestHost) -> Vec<String> {
+    host.logs(LogLevel::Warn)
 }
 
 fn request() -> Request<'static> {
-    Request {
-        method: "GET".into(),
-        scheme: "http".into(),
-        host: "h".into(),
-        path: "/".into(),
-        query: "".into(),
-        remote_addr: "127.0.0.1".into(),
-        headers: RSlice::from_slice(&[]),
-    }
+    test_request("h", "127.0.0.1", &[])
 }
 
 /// The `groups` after running the plugin on an identity of `user` (with `groups` preset).
@@ -79,8 +21,7 @@ fn groups_for(p: &HtGroup, user: Value, preset: Option<Value>) -> Option<Vec<Str
     if let Some(g) = preset {
         id.insert(GROUPS_KEY, g);
     }
-    p.add_metadata(&request(), &mut Environ::new(), &mut id)
-        .unwrap();
+    p.add_metadata(&request(), &mut environ(), &mut id).unwrap();
     id.get(GROUPS_KEY).map(|v| {
         v.as_list()
             .expect("groups is a list")
@@ -98,7 +39,7 @@ fn adds_and_merges_groups() {
         "# teams\nadmins: alice\nstaff: alice bob 42\n",
     )
     .unwrap();
-    let t = TestHost::default();
+    let t = TestHost::at(0);
     let p = t
         .build(&[("filename", "groups")], dir.path().to_str().unwrap())
         .unwrap();
@@ -118,7 +59,7 @@ fn adds_and_merges_groups() {
     );
     // A user in no group: the identity is left alone.
     assert_eq!(groups_for(&p, "carol".into(), None), None);
-    assert!(t.warnings().is_empty());
+    assert!(warnings(&t).is_empty());
 }
 
 #[test]
@@ -126,7 +67,7 @@ fn rereads_a_changed_file_and_keeps_the_last_good_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("groups");
     std::fs::write(&path, "admins: alice\n").unwrap();
-    let t = TestHost::default();
+    let t = TestHost::at(0);
     let mut p = t
         .build(&[("filename", path.to_str().unwrap())], "/")
         .unwrap();
@@ -146,7 +87,7 @@ fn rereads_a_changed_file_and_keeps_the_last_good_one() {
     std::fs::write(&path, "admins: eve\nops alice\n").unwrap();
     assert_eq!(groups_for(&p, "eve".into(), None).unwrap(), ["admins"]);
     assert_eq!(groups_for(&p, "eve".into(), None).unwrap(), ["admins"]);
-    let warnings = t.warnings();
+    let warnings = warnings(&t);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("groups: line 2: no `:`") && warnings[0].contains("keeping"),
@@ -165,14 +106,17 @@ fn rereads_a_changed_file_and_keeps_the_last_good_one() {
 fn start_up_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let t = TestHost::default();
-    let e = t.build(&[("filename", "missing")], d).err().unwrap();
+    let t = TestHost::at(0);
+    let e = t
+        .build::<HtGroup>(&[("filename", "missing")], d)
+        .err()
+        .unwrap();
     assert!(
         e.0.starts_with("option `filename`: ") && e.0.contains("missing"),
         "{e}"
     );
     std::fs::write(dir.path().join("bad"), "admins: a\n\nstaff a b\n").unwrap();
-    let e = t.build(&[("filename", "bad")], d).err().unwrap();
+    let e = t.build::<HtGroup>(&[("filename", "bad")], d).err().unwrap();
     assert_eq!(
         e.0,
         format!(
@@ -180,7 +124,9 @@ fn start_up_errors_name_file_and_line() {
             d
         )
     );
-    assert!(t.build(&[], d).is_err());
-    assert!(t.build(&[("filename", " ")], d).is_err());
-    assert!(t.build(&[("filename", "bad"), ("file", "x")], d).is_err());
+    assert!(t.build::<HtGroup>(&[], d).is_err());
+    assert!(t.build::<HtGroup>(&[("filename", " ")], d).is_err());
+    assert!(t
+        .build::<HtGroup>(&[("filename", "bad"), ("file", "x")], d)
+        .is_err());
 }

@@ -1,59 +1,26 @@
 //! The plugin glue: options, and decisions from SDK requests and identities.
 
-use abi_stable::{
-    sabi_trait::TD_Opaque,
-    std_types::{RArc, RNone, ROption, RSlice, RStr},
-};
-use rewho_plugin_api::abi::{
-    FactoryContextAbi, HostAbi, HostAbi_TO, LogLevel, OptionEntry, PluginObjectRef, UnixTime,
-};
-use rewho_plugin_api::{Header, Map};
+use rewho_plugin_api::state::RequestParts;
+use rewho_plugin_api::testing::{view, TestHost};
+use rewho_plugin_api::Map;
 
 use super::*;
 
-#[derive(Clone)]
-struct NoHost;
-
-impl HostAbi for NoHost {
-    fn plugin(&self, _name: RStr<'_>) -> ROption<PluginObjectRef> {
-        RNone
-    }
-    fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
-    fn now(&self) -> UnixTime {
-        UnixTime { secs: 0, nanos: 0 }
-    }
-}
-
 fn build(options: &[(&str, &str)], dir: &str) -> Result<Rules, PluginError> {
-    let opts: Options = rewho_plugin_api::from_options("rules", options.iter().copied())?;
-    let entries: Vec<OptionEntry<'_>> = options
-        .iter()
-        .map(|(k, v)| OptionEntry {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
-    let abi = FactoryContextAbi {
-        plugin_id: "rules".into(),
-        factory: "rules".into(),
-        options: RSlice::from_slice(&entries),
-        config_dir: dir.into(),
-        host: RArc::new(HostAbi_TO::from_value(NoHost, TD_Opaque)),
-    };
-    Rules::new(opts, &FactoryContext::from_abi(&abi))
+    TestHost::at(0).build::<Rules>(options, dir)
 }
 
 fn request<'a>(method: &'a str, host: &'a str, path: &'a str, remote: &'a str) -> Request<'a> {
-    static NO_HEADERS: [Header<'static>; 0] = [];
-    Request {
-        method: method.into(),
-        scheme: "https".into(),
-        host: host.into(),
-        path: path.into(),
-        query: "token=never-matched".into(),
-        remote_addr: remote.into(),
-        headers: RSlice::from_slice(&NO_HEADERS),
-    }
+    view(RequestParts {
+        method,
+        scheme: "https",
+        host,
+        path,
+        query: "token=never-matched",
+        peer_addr: remote,
+        client_addr: remote,
+        headers: &[],
+    })
 }
 
 fn identity(user: Value, groups: Option<Value>) -> Identity {
@@ -119,7 +86,8 @@ fn decisions_from_requests_and_identities() {
     )
     .unwrap();
     let decide = |req: &Request<'_>, id: Option<&Identity>| {
-        p.authorize(req, &mut Environ::new(), id).unwrap()
+        p.authorize(req, &mut rewho_plugin_api::testing::environ(), id)
+            .unwrap()
     };
     let admin = identity("ann".into(), Some(Value::from(vec!["staff", "admins"])));
     let solo = identity("sam".into(), Some(Value::from("admins")));
@@ -179,9 +147,12 @@ fn decisions_from_requests_and_identities() {
     for (req, id, want) in &cases {
         let got = decide(req, *id);
         assert_eq!(
-            got.decision, *want,
+            got.decision,
+            *want,
             "{} {}: {}",
-            req.method, req.path, got.reason
+            req.method(),
+            req.path(),
+            got.reason
         );
         assert!(!got.reason.contains("never-matched"), "{}", got.reason);
     }
@@ -194,7 +165,7 @@ fn decisions_from_requests_and_identities() {
     let a = none
         .authorize(
             &request("GET", "h", "/other", ""),
-            &mut Environ::new(),
+            &mut rewho_plugin_api::testing::environ(),
             None,
         )
         .unwrap();
