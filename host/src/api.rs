@@ -40,6 +40,8 @@ pub enum Role {
     RequestClassifier,
     /// `[general] challenge_decider`.
     ChallengeDecider,
+    /// `[authorizers]`.
+    Authorizer,
 }
 
 impl Role {
@@ -51,6 +53,7 @@ impl Role {
             Role::MetadataProvider => "a metadata provider",
             Role::RequestClassifier => "a request classifier",
             Role::ChallengeDecider => "a challenge decider",
+            Role::Authorizer => "an authorizer",
         }
     }
 
@@ -62,6 +65,7 @@ impl Role {
             Role::MetadataProvider => h.is_mdprovider(),
             Role::RequestClassifier => h.is_classifier(),
             Role::ChallengeDecider => h.is_decider(),
+            Role::Authorizer => h.is_authorizer(),
         }
     }
 
@@ -75,6 +79,7 @@ impl Role {
             Role::MetadataProvider => "add_metadata",
             Role::RequestClassifier => "classify",
             Role::ChallengeDecider => "decide",
+            Role::Authorizer => "authorize",
         }
     }
 }
@@ -169,6 +174,7 @@ pub struct ApiFactoryBuilder {
     authenticators: Vec<EntrySpec>,
     challengers: Vec<EntrySpec>,
     mdproviders: Vec<EntrySpec>,
+    authorizers: Option<Vec<EntrySpec>>,
     request_classifier: Option<EntrySpec>,
     challenge_decider: Option<EntrySpec>,
     remote_user_key: String,
@@ -214,6 +220,7 @@ impl ApiFactoryBuilder {
             authenticators: Vec::new(),
             challengers: Vec::new(),
             mdproviders: Vec::new(),
+            authorizers: None,
             request_classifier: None,
             challenge_decider: None,
             remote_user_key: "REMOTE_USER".to_owned(),
@@ -264,6 +271,10 @@ impl ApiFactoryBuilder {
         b.authenticators = entries("authenticators", &config.authenticators);
         b.challengers = entries("challengers", &config.challengers);
         b.mdproviders = entries("mdproviders", &config.mdproviders);
+        b.authorizers = config
+            .authorizers
+            .as_ref()
+            .map(|a| entries("authorizers", a));
         b.request_classifier = general(&config.general.request_classifier);
         b.challenge_decider = general(&config.general.challenge_decider);
         b.remote_user_key = config.general.remote_user_key.clone();
@@ -342,6 +353,13 @@ impl ApiFactoryBuilder {
     /// Sets `[mdproviders] plugins`.
     pub fn mdproviders(mut self, entries: &[&str]) -> Self {
         self.mdproviders = entries.iter().map(|e| EntrySpec::parse(e)).collect();
+        self
+    }
+
+    /// Sets `[authorizers] plugins`: with it, every request must be allowed by one of them
+    /// (none deciding denies).
+    pub fn authorizers(mut self, entries: &[&str]) -> Self {
+        self.authorizers = Some(entries.iter().map(|e| EntrySpec::parse(e)).collect());
         self
     }
 
@@ -459,6 +477,10 @@ impl ApiFactoryBuilder {
         let authenticators = resolver.chain(&self.authenticators, Role::Authenticator, plugins_ok);
         let challengers = resolver.chain(&self.challengers, Role::Challenger, plugins_ok);
         let mdproviders = resolver.chain(&self.mdproviders, Role::MetadataProvider, plugins_ok);
+        let authorizers = self
+            .authorizers
+            .as_ref()
+            .map(|a| resolver.chain(a, Role::Authorizer, plugins_ok));
         let default_entry = |name: &str| EntrySpec {
             name: name.to_owned(),
             classifier: None,
@@ -492,6 +514,7 @@ impl ApiFactoryBuilder {
             .chain(&authenticators)
             .chain(&challengers)
             .chain(&mdproviders)
+            .chain(authorizers.iter().flatten())
             .chain([&classifier, &decider]);
         let (mut does_io, mut unannounced_io) = (false, false);
         for l in all {
@@ -504,6 +527,7 @@ impl ApiFactoryBuilder {
                 authenticators,
                 challengers,
                 mdproviders,
+                authorizers,
                 classifier,
                 decider,
                 remote_user_key: self.remote_user_key,
@@ -624,6 +648,8 @@ struct FactoryInner {
     authenticators: Vec<ChainLink>,
     challengers: Vec<ChainLink>,
     mdproviders: Vec<ChainLink>,
+    /// `None`: no `[authorizers]` section.
+    authorizers: Option<Vec<ChainLink>>,
     classifier: ChainLink,
     decider: ChainLink,
     remote_user_key: String,
@@ -781,6 +807,11 @@ impl ApiFactory {
     /// The metadata providers chain.
     pub fn mdproviders(&self) -> &[ChainLink] {
         &self.inner.mdproviders
+    }
+
+    /// The `[authorizers]` chain, or `None` when the config has no such section.
+    pub fn authorizers(&self) -> Option<&[ChainLink]> {
+        self.inner.authorizers.as_deref()
     }
     /// The request classifier.
     pub fn request_classifier(&self) -> &ChainLink {

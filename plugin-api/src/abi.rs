@@ -442,6 +442,17 @@ impl Extension {
     }
 }
 
+impl Extension {
+    /// The value as `T` without the layout check.
+    ///
+    /// # Safety
+    /// [`get::<T>`](Self::get) must have succeeded on this extension before.
+    pub unsafe fn get_unchecked<T>(&self) -> &T {
+        // SAFETY: the caller checked the layout; the value lives as long as `self`.
+        unsafe { &*self.data.cast::<T>() }
+    }
+}
+
 impl Drop for Extension {
     fn drop(&mut self) {
         // SAFETY: `drop_data` was made for `data`'s type in `new`; it runs once.

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RString};
 
+use crate::authorize::{AuthorizerObj, AUTHORIZER_EXTENSION};
 use crate::abi::{Extension, FactoryContextRef, HostObj, LogLevel, PluginObjectRef};
 use crate::request::{Environ, HeaderField, Request, Response};
 use crate::roles::PluginError;
@@ -169,12 +170,17 @@ fn missing(role: &str) -> PluginError {
 #[derive(Clone)]
 pub struct PluginHandle {
     obj: PluginObjectRef,
+    /// Index of a layout-checked `authorizer` extension.
+    authorizer: Option<usize>,
 }
 
 impl PluginHandle {
     /// Wraps a plugin object.
     pub fn new(obj: PluginObjectRef) -> Self {
-        PluginHandle { obj }
+        let authorizer = obj.extensions.iter().position(|e| {
+            e.name.as_str() == AUTHORIZER_EXTENSION && e.get::<AuthorizerObj>().is_ok()
+        });
+        PluginHandle { obj, authorizer }
     }
 
     /// The underlying ABI object.
@@ -191,6 +197,27 @@ impl PluginHandle {
     /// ignored, missing ones take their 1.0 defaults.
     pub fn metadata(&self) -> &crate::value::Map {
         &self.obj.metadata
+    }
+
+    /// The authorizer role (an extension added after 1.0), when the plugin plays it and its
+    /// layout matches this host's. Checked once, when the handle is made.
+    pub fn is_authorizer(&self) -> bool {
+        self.authorizer.is_some()
+    }
+
+    /// Calls [`Authorizer::authorize`](crate::Authorizer::authorize).
+    pub fn authorize(
+        &self,
+        req: &Request<'_>,
+        env: &mut Environ<'_>,
+        identity: Option<&Identity>,
+    ) -> Result<crate::Authorization, PluginError> {
+        let Some(index) = self.authorizer else {
+            return Err(missing("Authorizer"));
+        };
+        // SAFETY: `new` checked this extension's layout against `AuthorizerObj`'s.
+        let authorizer = unsafe { self.obj.extensions[index].get_unchecked::<AuthorizerObj>() };
+        lift(authorizer.authorize(req.abi(), env.abi(), identity.into()))
     }
 
     /// A role or feature the plugin offers beyond 1.0, by name.
@@ -233,6 +260,7 @@ impl PluginHandle {
             (o.mdprovider.is_some(), "mdprovider"),
             (o.classifier.is_some(), "classifier"),
             (o.decider.is_some(), "decider"),
+            (self.authorizer.is_some(), "authorizer"),
         ]
         .into_iter()
         .filter_map(|(has, name)| has.then_some(name))

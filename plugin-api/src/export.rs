@@ -48,6 +48,13 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, AbiErr
 /// Shares one plugin value between the role objects built from it.
 pub struct Adapter<T>(Arc<T>);
 
+impl<T> Adapter<T> {
+    /// The shared plugin value.
+    pub(crate) fn plugin(&self) -> &T {
+        &self.0
+    }
+}
+
 impl<T: Identifier> IdentifierAbi for Adapter<T> {
     fn identify(
         &self,
@@ -249,6 +256,16 @@ impl<T: Plugin> ObjectBuilder<T> {
         ));
     }
 
+    /// The plugin is an authorizer (a role added after 1.0, carried as an extension).
+    pub fn authorizer(&mut self)
+    where
+        T: crate::authorize::Authorizer,
+    {
+        let obj: crate::authorize::AuthorizerObj =
+            crate::authorize::AuthorizerAbi_TO::from_value(self.adapter(), TD_Opaque);
+        self.extension(Extension::new(crate::authorize::AUTHORIZER_EXTENSION, obj));
+    }
+
     /// Adds a role or feature beyond 1.0 under `name` (the host checks its layout).
     pub fn extension(&mut self, extension: Extension) {
         self.object.extensions.push(extension);
@@ -330,15 +347,17 @@ pub mod role_bits {
     pub const mdprovider: u32 = 8;
     pub const classifier: u32 = 16;
     pub const decider: u32 = 32;
+    pub const authorizer: u32 = 64;
 }
 
-const ROLE_NAMES: [(u32, &str); 6] = [
+const ROLE_NAMES: [(u32, &str); 7] = [
     (role_bits::identifier, "identifier"),
     (role_bits::authenticator, "authenticator"),
     (role_bits::challenger, "challenger"),
     (role_bits::mdprovider, "mdprovider"),
     (role_bits::classifier, "classifier"),
     (role_bits::decider, "decider"),
+    (role_bits::authorizer, "authorizer"),
 ];
 
 /// The metadata record of plugin type `T` playing the roles in `roles_mask`.

@@ -35,6 +35,9 @@
 // abi_stable's derives expand to `unsafe` blocks; the module itself writes none.
 #[allow(unsafe_code, non_local_definitions)]
 pub mod abi;
+#[allow(unsafe_code, non_local_definitions)]
+pub mod authorize;
+#[allow(unsafe_code)]
 mod context;
 #[doc(hidden)]
 pub mod export;
@@ -48,6 +51,7 @@ pub mod testing;
 mod value;
 
 pub use abi::{LogLevel, HOST_API_LEVEL};
+pub use authorize::{Authorization, Authorizer, Decision};
 pub use context::{FactoryContext, Host, PluginHandle};
 pub use options::{from_options, parse_bool, OptionsError};
 pub use request::{

@@ -68,6 +68,9 @@ pub struct Config {
     pub challengers: Vec<ChainEntry>,
     /// `[mdproviders] plugins = ...`, in order.
     pub mdproviders: Vec<ChainEntry>,
+    /// `[authorizers] plugins = ...`, in order; `None` when the file has no such section
+    /// (then nothing is authorized: today's behaviour), `Some` (even empty) fails closed.
+    pub authorizers: Option<Vec<ChainEntry>>,
     /// Every section of the file with its header line, in file order, including sections
     /// rewho ignores (so the loader can warn about, say, a misspelt `[identifier]`).
     pub section_lines: Vec<(String, usize)>,
@@ -202,11 +205,12 @@ fn decode<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b str, ConfigError> {
     })
 }
 
-const CHAINS: [&str; 4] = [
+const CHAINS: [&str; 5] = [
     "identifiers",
     "authenticators",
     "challengers",
     "mdproviders",
+    "authorizers",
 ];
 
 impl Config {
@@ -235,6 +239,7 @@ impl Config {
             authenticators: Vec::new(),
             challengers: Vec::new(),
             mdproviders: Vec::new(),
+            authorizers: None,
             section_lines: doc
                 .sections
                 .iter()
@@ -254,6 +259,7 @@ impl Config {
                     "identifiers" => config.identifiers = entries,
                     "authenticators" => config.authenticators = entries,
                     "challengers" => config.challengers = entries,
+                    "authorizers" => config.authorizers = Some(entries),
                     _ => config.mdproviders = entries,
                 }
             }

@@ -72,6 +72,7 @@ fn role_name(role: Role) -> &'static str {
         Role::MetadataProvider => "mdprovider",
         Role::RequestClassifier => "classifier",
         Role::ChallengeDecider => "decider",
+        Role::Authorizer => "authorizer",
     }
 }
 

@@ -46,7 +46,6 @@
 #![deny(unsafe_code)]
 
 pub mod engine;
-pub mod role_shim;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -57,7 +56,7 @@ use rewho_plugin_api::{
 use serde::Deserialize;
 
 use crate::engine::{Effect, GroupSet, RuleSet, Subject, Target};
-use crate::role_shim::{Authorization, Authorizer, Decision};
+use rewho_plugin_api::{Authorization, Authorizer, Decision};
 
 /// The identity key `group:` reads: a list of strings.
 pub const GROUPS_KEY: &str = "groups";
@@ -159,14 +158,12 @@ pub fn authorize(set: &RuleSet, req: &Request<'_>, identity: Option<&Identity>) 
         client: client_addr(req),
     };
     let verdict = set.evaluate(&subject, &target);
-    Authorization {
-        decision: match verdict.effect {
-            Effect::Allow => Decision::Allow,
-            Effect::Deny => Decision::Deny,
-            Effect::Abstain => Decision::Abstain,
-        },
-        reason: verdict.to_string(),
-    }
+    let decision = match verdict.effect {
+        Effect::Allow => Decision::Allow,
+        Effect::Deny => Decision::Deny,
+        Effect::Abstain => Decision::Abstain,
+    };
+    Authorization::new(decision, verdict.to_string())
 }
 
 // IAuthorizer
@@ -181,10 +178,8 @@ impl Authorizer for Rules {
     }
 }
 
-// No roles yet: `authorizer` joins the list when plugin-api has the role (ABI 1.0). Until then
-// `use = rules` already compiles and checks the rules at start-up.
 rewho_plugin_api::export_plugin! {
-    "rules" => Rules: [],
+    "rules" => Rules: [authorizer],
 }
 
 #[cfg(test)]
