@@ -33,6 +33,7 @@
 //! configured to challenge every 401). `came_from` is followed only within the site: see
 //! the rules on the login handler.
 
+mod conns;
 mod endpoints;
 mod metrics;
 mod pages;
@@ -54,6 +55,7 @@ use http::Request;
 use tokio::net::TcpListener;
 use tower::Layer;
 
+pub use conns::ConnLimits;
 pub use metrics::Metrics;
 
 use crate::creds_http::CredsHttpConfig;
@@ -76,6 +78,8 @@ pub struct ServeOptions {
     /// How many threads serve connections; 0 means one per core. Each connection stays on
     /// one thread from start to end (see `docs/PERFORMANCE.md`).
     pub threads: usize,
+    /// Header-read and idle timeouts and the connection cap (see [`ConnLimits`]).
+    pub limits: ConnLimits,
 }
 
 impl ServeOptions {
@@ -87,6 +91,7 @@ impl ServeOptions {
             watch: None,
             grace: Duration::from_secs(30),
             threads: 0,
+            limits: ConnLimits::default(),
         }
     }
 }
@@ -398,7 +403,13 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let serve = serve_connections(self.listener, self.router, self.app, threads, async move {
+        let registry = conns::Registry::new(self.options.limits, self.app.metrics.clone());
+        let connections = Connections {
+            app: self.app,
+            router: self.router,
+            registry: registry.clone(),
+        };
+        let serve = serve_connections(self.listener, connections, registry, threads, async move {
             shutdown.await;
             tracing::info!(target: "rewho::serve", "shutting down: finishing requests in flight");
             notify.notify_one();
@@ -509,12 +520,12 @@ async fn watch(reloader: Reloader, every: Duration) {
 /// router, with the peer address in its extensions as axum's `ConnectInfo`.
 async fn serve_connections(
     listener: TcpListener,
-    router: Router,
-    app: Arc<AppState>,
+    connections: Connections,
+    registry: Arc<conns::Registry>,
     threads: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut threads = workers::ConnectionThreads::start(threads, Connections { app, router })?;
+    let mut threads = workers::ConnectionThreads::start(threads, connections)?;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -529,8 +540,12 @@ async fn serve_connections(
             },
             () = &mut shutdown => break,
         };
+        // At the cap with every connection busy: close this one (counted and logged there).
+        let Some(slot) = registry.admit() else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        if let Err(e) = threads.hand(stream, peer) {
+        if let Err(e) = threads.hand(stream, peer, slot) {
             tracing::error!(target: "rewho::serve", "cannot serve a connection from {peer}: {e}");
         }
     }
@@ -545,6 +560,7 @@ async fn serve_connections(
 struct Connections {
     app: Arc<AppState>,
     router: Router,
+    registry: Arc<conns::Registry>,
 }
 
 impl workers::ServeConnection for Connections {
@@ -552,6 +568,7 @@ impl workers::ServeConnection for Connections {
         &self,
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
+        slot: conns::Slot,
         graceful: &hyper_util::server::graceful::GracefulShutdown,
     ) {
         use axum::extract::ConnectInfo;
@@ -560,9 +577,12 @@ impl workers::ServeConnection for Connections {
         use tower::ServiceExt;
 
         let (app, router) = (self.app.clone(), self.router.clone());
+        let state = slot.state.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let (app, router) = (app.clone(), router.clone());
+            let in_flight = state.request();
             async move {
+                let _in_flight = in_flight;
                 if req.uri().path() == "/_rewho/auth" {
                     return Ok::<_, Infallible>(
                         endpoints::serve_forward_auth(&app, req, peer).await,
@@ -574,13 +594,15 @@ impl workers::ServeConnection for Connections {
             }
         });
         let conn = Builder::new(TokioExecutor::new())
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(
+                TokioIo::new(conns::Tracked::new(stream, slot.state.clone())),
+                service,
+            )
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // Client resets and malformed requests end their connection; nothing to report.
-            let _ = conn.await;
-        });
+        let registry = self.registry.clone();
+        // Client resets and malformed requests end their connection; nothing to report.
+        tokio::spawn(async move { registry.supervise(slot, conn).await });
     }
 }
 

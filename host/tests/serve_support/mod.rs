@@ -2,6 +2,8 @@
 //! HTTP client, a test upstream, and nginx / Caddy under a temporary prefix.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener as StdListener};
