@@ -6,108 +6,17 @@
 #![cfg(feature = "server")]
 
 mod common;
+mod listen_support;
 mod serve_support;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use listen_support::{closed_by_server, exchange, Listening as Limited};
 use serve_support::netns::NetNs;
-use serve_support::{basic, free_port, metric_value, standard_ini};
-
-/// `rewho serve` started through `sh -c 'ulimit -n N; exec rewho serve …'`, its stderr in a
-/// file.
-struct Limited {
-    child: Child,
-    addr: SocketAddr,
-    log: tempfile::NamedTempFile,
-}
-
-impl Limited {
-    fn start(ip: std::net::Ipv4Addr, config: &Path, nofile: u32, args: &[&str]) -> Limited {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let addr = SocketAddr::from((ip, free_port()));
-        let mut script = format!(
-            "ulimit -n {nofile} && exec '{}' serve --config '{}' --listen {addr}",
-            env!("CARGO_BIN_EXE_rewho"),
-            config.display()
-        );
-        for a in args {
-            script.push_str(&format!(" '{a}'"));
-        }
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .env("REWHO_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let server = Limited { child, addr, log };
-        let end = Instant::now() + Duration::from_secs(30);
-        while !server.log().contains("rewho: listening on") {
-            assert!(
-                Instant::now() < end,
-                "rewho did not start:\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap()
-    }
-
-    /// The soft open-files limit the running server has, from `/proc`.
-    fn nofile(&self) -> u64 {
-        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id())).unwrap();
-        let line = limits
-            .lines()
-            .find(|l| l.starts_with("Max open files"))
-            .unwrap();
-        line.split_whitespace().nth(3).unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Sends one HTTP/1.1 request on `stream` and reads the whole answer (`Connection: close`).
-fn exchange(mut stream: TcpStream, head: &str, within: Duration) -> String {
-    stream.set_read_timeout(Some(within)).unwrap();
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    match stream.read_to_end(&mut out) {
-        Ok(_) => {}
-        Err(e) => panic!(
-            "no complete answer within {within:?}: {e}; got {:?}",
-            String::from_utf8_lossy(&out)
-        ),
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Reads from a connection that should be closed by the server: `true` on EOF or reset.
-fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
-    stream.set_read_timeout(Some(within)).unwrap();
-    let mut b = [0u8; 64];
-    match stream.read(&mut b) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => matches!(
-            e.kind(),
-            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
-        ),
-    }
-}
+use serve_support::{basic, metric_value, standard_ini};
 
 fn metrics(addr: SocketAddr, ns: &NetNs) -> String {
     // From the host side (`addr` is local to it), so the metrics endpoint's loopback-only
