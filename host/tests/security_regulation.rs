@@ -241,3 +241,49 @@ fn bad_options_stop_start_up_naming_the_option() {
         );
     }
 }
+
+/// The median time of `n` forward-auth logins.
+fn median_login(ns: &NetNs, server: &Listening, user: &str, password: &str, n: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            assert!(!ok(ns, server, user, password));
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[n / 2]
+}
+
+/// Row 8: in a mixed `{SHA}`/bcrypt file, an unknown user used to be checked against the
+/// commonest kind (`{SHA}`: microseconds), so a fast answer meant "no such user".
+#[test]
+fn unknown_users_cost_the_slowest_hash_in_a_mixed_file() {
+    let ns = NetNs::create("htpasswd-timing");
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    for (i, user) in ["s1", "s2", "s3", "s4", "s5"].iter().enumerate() {
+        apache_htpasswd(&passwd, &["-s"], user, "sha-password", i == 0);
+    }
+    apache_htpasswd(
+        &passwd,
+        &["-B", "-C", "9"],
+        "admin",
+        "bcrypt-password",
+        false,
+    );
+    // No throttling here: a high budget keeps every attempt reaching htpasswd.
+    let config = ini(dir.path(), "max_retries = 1000");
+    let server = Listening::start(ns.host_ip(), &config, 1024, &[]);
+    let sha = median_login(&ns, &server, "s1", "wrong", 7);
+    let bcrypt = median_login(&ns, &server, "admin", "wrong", 7);
+    let unknown = median_login(&ns, &server, "no-such-user", "wrong", 7);
+    assert!(
+        bcrypt > sha * 5,
+        "bcrypt must be measurably slower here: {bcrypt:?} vs {sha:?}"
+    );
+    assert!(
+        unknown * 2 > bcrypt,
+        "an unknown user answers as slowly as the bcrypt user: {unknown:?} vs {bcrypt:?} ({{SHA}}: {sha:?})"
+    );
+}
