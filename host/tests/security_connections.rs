@@ -18,10 +18,9 @@ use listen_support::{closed_by_server, exchange, Listening as Limited};
 use serve_support::netns::NetNs;
 use serve_support::{basic, metric_value, standard_ini};
 
-fn metrics(addr: SocketAddr, ns: &NetNs) -> String {
-    // From the host side (`addr` is local to it), so the metrics endpoint's loopback-only
-    // default does not matter: the peer is the host's own address.
-    let _ = ns;
+/// `/_rewho/metrics` read from the host side (the peer is `addr`'s own IP, which the tests
+/// allow with `[general] metrics_allow`).
+fn metrics(addr: SocketAddr) -> String {
     let s = TcpStream::connect(addr).unwrap();
     exchange(
         s,
@@ -33,7 +32,11 @@ fn metrics(addr: SocketAddr, ns: &NetNs) -> String {
 #[test]
 fn four_hundred_silent_connections_under_ulimit_256_do_not_keep_a_valid_request_out() {
     let ns = NetNs::create("slowloris");
-    let ini = standard_ini(&[("alice", "wonderland")], "");
+    // The test reads the metrics from the host side's own address.
+    let ini = standard_ini(
+        &[("alice", "wonderland")],
+        &format!("metrics_allow = {}", ns.host_ip()),
+    );
     // Default connection settings: no flag changes them.
     let server = Limited::start(ns.host_ip(), &ini.path, 256, &[]);
     assert_eq!(server.nofile(), 256, "the ulimit reached rewho");
@@ -83,7 +86,7 @@ fn four_hundred_silent_connections_under_ulimit_256_do_not_keep_a_valid_request_
         !log.contains("Too many open files"),
         "rewho ran out of descriptors:\n{log}"
     );
-    let m = metrics(server.addr, &ns);
+    let m = metrics(server.addr);
     let evicted = metric_value(&m, "rewho_connections_closed_total{reason=\"evicted\"}").unwrap();
     let timed_out = metric_value(
         &m,
@@ -96,7 +99,10 @@ fn four_hundred_silent_connections_under_ulimit_256_do_not_keep_a_valid_request_
 #[test]
 fn the_timeouts_follow_their_flags_for_silent_and_idle_keep_alive_connections() {
     let ns = NetNs::create("conn-timeouts");
-    let ini = standard_ini(&[("alice", "wonderland")], "");
+    let ini = standard_ini(
+        &[("alice", "wonderland")],
+        &format!("metrics_allow = {}", ns.host_ip()),
+    );
     let server = Limited::start(
         ns.host_ip(),
         &ini.path,
@@ -130,7 +136,7 @@ fn the_timeouts_follow_their_flags_for_silent_and_idle_keep_alive_connections() 
         took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
         "idle keep-alive connection closed after {took:?}"
     );
-    let m = metrics(server.addr, &ns);
+    let m = metrics(server.addr);
     assert_eq!(
         metric_value(
             &m,

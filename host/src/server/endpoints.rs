@@ -315,7 +315,22 @@ pub(crate) async fn creds(State(app): State<Arc<AppState>>, req: Request<Body>) 
     r
 }
 
-pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response<Body> {
+pub(crate) async fn metrics(
+    State(app): State<Arc<AppState>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    if !app
+        .metrics_access
+        .load()
+        .allows(super::peer_ip(req.extensions()))
+    {
+        let mut r = Response::new(Body::from(
+            "metrics are served to loopback and [general] trusted_proxies only \
+             (see [general] metrics_allow)\n",
+        ));
+        *r.status_mut() = http::StatusCode::FORBIDDEN;
+        return r;
+    }
     let mut r = Response::new(Body::from(app.metrics.render()));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

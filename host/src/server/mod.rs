@@ -130,6 +130,51 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The config uses the demo secret published in rewho's own who.ini, and the server
+    /// listens on an address other hosts can reach.
+    #[error(
+        "{}:{line}: [plugin:{section}] `{option}` is the demo secret published with rewho; \
+         anyone can forge logins with it, so rewho will not serve it on {listen} (not a \
+         loopback address). Set `{option}` to a long random value of your own (or use \
+         `secretfile`), or listen on 127.0.0.1 for a local demo",
+        path.display()
+    )]
+    DemoSecret {
+        /// The config file.
+        path: PathBuf,
+        /// The plugin section.
+        section: String,
+        /// The option holding the demo secret.
+        option: String,
+        /// Its line.
+        line: usize,
+        /// The address asked for.
+        listen: String,
+    },
+    /// `[general] metrics_allow` has a bad entry.
+    #[error(
+        "{}: [general] metrics_allow: `{entry}` is not `any`, an IP address or a CIDR \
+         (e.g. 10.0.0.0/8)",
+        path.display()
+    )]
+    MetricsAllow {
+        /// The config file.
+        path: PathBuf,
+        /// The bad entry.
+        entry: String,
+    },
+    /// A reload would leave a chain every request needs empty.
+    #[error(
+        "{}: [{section}] lists no plugins; a config without {section} lets nobody in, so the \
+         reload is refused (to run one on purpose, restart rewho with it)",
+        path.display()
+    )]
+    EmptyChain {
+        /// The config file.
+        path: PathBuf,
+        /// `identifiers` or `authenticators`.
+        section: &'static str,
+    },
     /// Serving failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -142,6 +187,92 @@ struct LoadedConfig {
     strip: Vec<String>,
     /// The `[creds]` section: the `/_rewho/creds/` endpoints.
     creds: CredsHttpConfig,
+    /// The first of `[identifiers]`, `[authenticators]` that lists no plugin.
+    empty_chain: Option<&'static str>,
+    /// Where the config holds [`DEMO_SECRET`]: (section, option, line).
+    demo_secret: Option<(String, String, usize)>,
+    /// Who may read `/_rewho/metrics`.
+    metrics_access: MetricsAccess,
+}
+
+/// Who may read `/_rewho/metrics`: `[general] metrics_allow = any`, or loopback and the
+/// listed addresses/CIDRs; by default loopback and `[general] trusted_proxies` (plugin names,
+/// failure counts and latencies are nobody else's business).
+#[derive(Debug, Clone)]
+pub(crate) enum MetricsAccess {
+    Any,
+    Only(crate::TrustedProxies),
+}
+
+impl MetricsAccess {
+    fn from_config(path: &Path, config: &Config) -> Result<Self, ServeError> {
+        let listed: Vec<&str> = config
+            .general
+            .extra
+            .iter()
+            .filter(|(k, _)| k == "metrics_allow")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if listed.is_empty() {
+            let trusted = crate::TrustedProxies::parse(&config.general.trusted_proxies).map_err(
+                |source| ServeError::TrustedProxies {
+                    path: path.to_owned(),
+                    source,
+                },
+            )?;
+            return Ok(MetricsAccess::Only(trusted));
+        }
+        if listed.iter().any(|v| v.trim() == "any") {
+            return Ok(MetricsAccess::Any);
+        }
+        crate::TrustedProxies::parse(&listed)
+            .map(MetricsAccess::Only)
+            .map_err(|e| ServeError::MetricsAllow {
+                path: path.to_owned(),
+                entry: e.entry,
+            })
+    }
+
+    /// Whether a peer at `ip` may read the metrics.
+    pub(crate) fn allows(&self, ip: Option<IpAddr>) -> bool {
+        match self {
+            MetricsAccess::Any => true,
+            MetricsAccess::Only(nets) => ip.is_some_and(|ip| nets.contains(ip)),
+        }
+    }
+}
+
+/// The auth_tkt secret of the repository's own who.ini: public, so never for a server other
+/// hosts can reach.
+pub const DEMO_SECRET: &str = "rewho-demo-secret-NOT-SECRET-change-me-before-real-use";
+
+/// The first plugin option whose value is [`DEMO_SECRET`].
+fn find_demo_secret(config: &Config) -> Option<(String, String, usize)> {
+    config.plugins.iter().find_map(|p| {
+        p.options
+            .iter()
+            .zip(&p.option_lines)
+            .find(|((_, v), _)| v.trim() == DEMO_SECRET)
+            .map(|((k, _), line)| (p.id.clone(), k.clone(), *line))
+    })
+}
+
+impl LoadedConfig {
+    /// Refuses the demo secret on a listener that is not loopback.
+    fn check_exposure(&self, path: &Path, listen: SocketAddr) -> Result<(), ServeError> {
+        match &self.demo_secret {
+            Some((section, option, line)) if !listen.ip().is_loopback() => {
+                Err(ServeError::DemoSecret {
+                    path: path.to_owned(),
+                    section: section.clone(),
+                    option: option.clone(),
+                    line: *line,
+                    listen: listen.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Loads `path` into a factory reporting to `metrics`, with `[general] strip_headers` and the
@@ -173,10 +304,19 @@ fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<LoadedConfig, ServeError>
         }
     })?;
     let creds = CredsHttpConfig::from_document(&doc)?;
+    let empty_chain = [
+        ("identifiers", config.identifiers.is_empty()),
+        ("authenticators", config.authenticators.is_empty()),
+    ]
+    .into_iter()
+    .find_map(|(section, empty)| empty.then_some(section));
     Ok(LoadedConfig {
         factory,
         strip,
         creds,
+        empty_chain,
+        demo_secret: find_demo_secret(&config),
+        metrics_access: MetricsAccess::from_config(path, &config)?,
     })
 }
 
@@ -188,6 +328,9 @@ pub struct Reloader {
     creds: Arc<ArcSwap<CredsHttpConfig>>,
     metrics: Arc<Metrics>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    metrics_access: Arc<ArcSwap<MetricsAccess>>,
+    /// The listening address (a reload may not bring in the demo secret on a public one).
+    listen: SocketAddr,
 }
 
 impl Reloader {
@@ -202,6 +345,13 @@ impl Reloader {
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let result = loaded.and_then(|loaded| {
+            loaded.check_exposure(&self.config, self.listen)?;
+            if let Some(section) = loaded.empty_chain {
+                return Err(ServeError::EmptyChain {
+                    path: self.config.clone(),
+                    section,
+                });
+            }
             self.shared.add_stripped(&loaded.strip);
             self.shared
                 .replace(loaded.factory)
@@ -210,6 +360,7 @@ impl Reloader {
                     source,
                 })?;
             self.creds.store(Arc::new(loaded.creds));
+            self.metrics_access.store(Arc::new(loaded.metrics_access));
             Ok(())
         });
         self.metrics.reload(result.is_ok());
@@ -238,6 +389,8 @@ pub(crate) struct AppState {
     /// The `/_rewho/creds/` endpoints' settings (swapped on reload).
     creds: Arc<ArcSwap<CredsHttpConfig>>,
     metrics: Arc<Metrics>,
+    /// Who may read `/_rewho/metrics` (swapped on reload).
+    metrics_access: Arc<ArcSwap<MetricsAccess>>,
     next_id: AtomicU64,
     id_prefix: u32,
 }
@@ -325,13 +478,25 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let path = options.config.clone();
         let m = metrics.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&path, &m))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen.to_owned(),
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        loaded.check_exposure(&options.config, local)?;
         let LoadedConfig {
             factory,
             strip,
             creds,
-        } = tokio::task::spawn_blocking(move || load(&path, &m))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            metrics_access,
+            ..
+        } = loaded;
+        let metrics_access = Arc::new(ArcSwap::from_pointee(metrics_access));
         let creds = Arc::new(ArcSwap::from_pointee(creds));
         let shared = SharedFactory::new(factory)
             .map_err(|source| ServeError::TrustedProxies {
@@ -343,12 +508,6 @@ impl Server {
             Some(u) => Some(proxy::Proxy::new(u).map_err(ServeError::Upstream)?),
             None => None,
         };
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: listen.to_owned(),
-                source,
-            })?;
         let id_prefix = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ std::process::id().rotate_left(16))
@@ -357,6 +516,7 @@ impl Server {
             shared: shared.clone(),
             creds: creds.clone(),
             metrics: metrics.clone(),
+            metrics_access: metrics_access.clone(),
             next_id: AtomicU64::new(1),
             id_prefix,
         });
@@ -371,6 +531,8 @@ impl Server {
                 creds,
                 metrics,
                 lock: Arc::default(),
+                metrics_access,
+                listen: local,
             },
             options,
         })
