@@ -158,3 +158,126 @@ fn auth_tkt_refuses_tickets_dated_beyond_the_clock_skew() {
         );
     }
 }
+
+/// The header lines (lowercased names) of an HTTP/1.1 answer.
+fn header_lines(answer: &str) -> Vec<String> {
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .skip(1)
+        .map(|l| match l.split_once(':') {
+            Some((k, v)) => format!("{}:{}", k.to_ascii_lowercase(), v),
+            None => l.to_owned(),
+        })
+        .collect()
+}
+
+/// Row 9: a cross-site page could log the victim in as the attacker (login CSRF: `POST
+/// /_rewho/login` → 302 + `Set-Cookie`), log anyone out with an `<img>` (logout on `GET`), and
+/// frame the login page; cookies had no `SameSite` and no `Secure` over https. Now the
+/// cross-site post is refused, a same-origin one needs the form's token, logout is a
+/// `POST`, the login page forbids framing and the ticket is `SameSite=Lax` (+ `Secure` when
+/// a trusted proxy says https).
+#[test]
+fn login_csrf_logout_on_get_and_framing_are_refused_and_cookies_get_samesite_and_secure() {
+    let ns = NetNs::create("login-csrf");
+    // The namespace plays the trusted proxy for the https case.
+    let ini = standard_ini(
+        &[("alice", "wonderland")],
+        &format!("trusted_proxies = {}", ns.ns_ip()),
+    );
+    let server = Listening::start(ns.host_ip(), &ini.path, 1024, &[]);
+    let host = format!("{}", server.addr);
+    let post = |path: &str, extra: &str, body: &str| {
+        exchange(
+            ns.connect(server.addr).unwrap(),
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+            Duration::from_secs(30),
+        )
+    };
+    let creds = "login=alice&password=wonderland&came_from=%2F";
+
+    // The attack: a cross-site form post with the attacker's (valid) credentials.
+    for extra in [
+        "Origin: https://evil.test\r\nSec-Fetch-Site: cross-site\r\n",
+        "Origin: https://evil.test\r\n",
+        "Sec-Fetch-Site: cross-site\r\n",
+        "Origin: null\r\n",
+    ] {
+        let answer = post("/_rewho/login", extra, creds);
+        assert!(answer.starts_with("HTTP/1.1 403"), "{extra:?}: {answer}");
+        assert!(
+            !answer.contains("auth_tkt="),
+            "{extra:?}: no ticket: {answer}"
+        );
+    }
+    // Same origin, but without the form's token: refused too.
+    let origin = format!("Origin: http://{host}\r\nSec-Fetch-Site: same-origin\r\n");
+    let answer = post("/_rewho/login", &origin, creds);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+
+    // The real form: its page sets the token cookie and may not be framed.
+    let page = get(ns.connect(server.addr).unwrap(), "/_rewho/login", "");
+    let headers = header_lines(&page);
+    assert!(
+        headers
+            .iter()
+            .any(|h| h == "content-security-policy: frame-ancestors 'none'"),
+        "{headers:?}"
+    );
+    let token_cookie = headers
+        .iter()
+        .find_map(|h| h.strip_prefix("set-cookie: rewho_csrf="))
+        .expect("a token cookie");
+    assert!(token_cookie.contains("SameSite=Strict") && token_cookie.contains("HttpOnly"));
+    let token = token_cookie.split(';').next().unwrap().to_owned();
+    assert!(page.contains(&format!("name=\"csrf_token\" value=\"{token}\"")));
+    let with_token = format!("{creds}&csrf_token={token}");
+    let browser = format!("{origin}Cookie: rewho_csrf={token}\r\n");
+    let answer = post("/_rewho/login", &browser, &with_token);
+    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+    let tickets: Vec<String> = header_lines(&answer)
+        .into_iter()
+        .filter(|h| h.starts_with("set-cookie: auth_tkt="))
+        .collect();
+    assert!(!tickets.is_empty(), "{answer}");
+    for t in &tickets {
+        assert!(t.contains("SameSite=Lax") && t.contains("HttpOnly"), "{t}");
+        assert!(!t.contains("secure"), "plain http: no Secure: {t}");
+    }
+    // Over https (as the trusted proxy says): Secure.
+    let https = format!(
+        "Origin: https://{host}\r\nX-Forwarded-Proto: https\r\nCookie: rewho_csrf={token}\r\n"
+    );
+    let answer = post("/_rewho/login", &https, &with_token);
+    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+    assert!(
+        header_lines(&answer)
+            .iter()
+            .filter(|h| h.starts_with("set-cookie: auth_tkt="))
+            .all(|t| t.contains("; secure")),
+        "{answer}"
+    );
+
+    // Logout: a GET only shows the button; a cross-site POST is refused.
+    let page = get(ns.connect(server.addr).unwrap(), "/_rewho/logout", "");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("action=\"/_rewho/logout\"") && !page.contains("auth_tkt="));
+    let answer = post("/_rewho/logout", "Origin: https://evil.test\r\n", "");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(!answer.contains("auth_tkt="), "{answer}");
+    let answer = post(
+        "/_rewho/logout",
+        &browser,
+        &format!("came_from=%2Fbye&csrf_token={token}"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+    assert!(answer.contains("auth_tkt=\"INVALID\""), "forgets: {answer}");
+}

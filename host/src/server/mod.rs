@@ -6,7 +6,8 @@
 //! | `GET /_rewho/auth` | forward-auth: 200 + `X-Remote-User` (and plugin headers), or the challenge; answered before the router |
 //! | `GET /_rewho/login` | the login form (`came_from` from the query) |
 //! | `POST /_rewho/login` | `login`, `password`, `came_from` → [`Api::login`](crate::Api::login) |
-//! | `/_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
+//! | `GET /_rewho/logout` | a page with one button posting the logout |
+//! | `POST /_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
 //! | `GET /_rewho/metrics` | Prometheus text: plugin calls, failures, latency; requests; reloads |
 //! | `POST /_rewho/creds/…` | the token credentials endpoints, when `[creds] enabled` ([`crate::creds_http`]) |
 //! | anything else | [`WhoLayer`](crate::WhoLayer) around the upstream proxy or the demo page |
@@ -34,6 +35,7 @@
 //! the rules on the login handler.
 
 mod conns;
+mod csrf;
 mod endpoints;
 mod metrics;
 mod pages;
@@ -775,7 +777,10 @@ fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {
             "/_rewho/login",
             get(endpoints::login_form).post(endpoints::login_submit),
         )
-        .route("/_rewho/logout", any(endpoints::logout))
+        .route(
+            "/_rewho/logout",
+            get(endpoints::logout_form).post(endpoints::logout),
+        )
         .route("/_rewho/metrics", get(endpoints::metrics))
         .route("/_rewho/creds/*op", any(endpoints::creds));
     let routes = match proxy {
