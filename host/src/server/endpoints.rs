@@ -209,16 +209,18 @@ pub(crate) struct LogoutForm {
 }
 
 /// A form page (login, logout) with its CSRF token: reuses the browser's token cookie, or
-/// sets a new one; never framed (`frame-ancestors 'none'`), never cached.
+/// (with `mint`) sets a new one; never framed (`frame-ancestors 'none'`), never cached.
 fn form_page(
     status: StatusCode,
     headers: &http::HeaderMap,
     request: &crate::OwnedRequest,
+    mint: bool,
     page: impl FnOnce(&str) -> String,
 ) -> Response<Body> {
     let (token, fresh) = match csrf::cookie_token(headers) {
         Some(t) => (t, false),
-        None => (csrf::new_token(), true),
+        None if mint => (csrf::new_token(), true),
+        None => (String::new(), false),
     };
     let mut r = html(status, page(&token));
     let h = r.headers_mut();
@@ -253,7 +255,7 @@ fn refused_post(
         client = %request.remote_addr,
         "form post refused: {why}"
     );
-    form_page(StatusCode::FORBIDDEN, headers, request, page)
+    form_page(StatusCode::FORBIDDEN, headers, request, true, page)
 }
 
 /// `GET /_rewho/login`: the form.
@@ -266,7 +268,7 @@ pub(crate) async fn login_form(
         .map(|Query(q)| q.came_from)
         .unwrap_or_default();
     let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
-    form_page(StatusCode::OK, &parts.headers, &api.request(), |t| {
+    form_page(StatusCode::OK, &parts.headers, &api.request(), true, |t| {
         pages::login_form(&came_from, None, t)
     })
 }
@@ -321,7 +323,8 @@ pub(crate) async fn login_submit(
             with_outcome(r, Outcome::LoggedIn(user.to_display_string()))
         }
         None => {
-            let mut r = form_page(StatusCode::OK, &headers_in, &request, |t| {
+            // A browser posting the form has its token cookie already; a script needs none.
+            let mut r = form_page(StatusCode::OK, &headers_in, &request, false, |t| {
                 pages::login_form(&form.came_from, Some("Invalid login or password."), t)
             });
             append_fields(r.headers_mut(), &headers);
@@ -341,7 +344,7 @@ pub(crate) async fn logout_form(
         .map(|Query(q)| q.came_from)
         .unwrap_or_default();
     let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
-    form_page(StatusCode::OK, &parts.headers, &api.request(), |t| {
+    form_page(StatusCode::OK, &parts.headers, &api.request(), true, |t| {
         pages::logout_form(&came_from, t)
     })
 }
