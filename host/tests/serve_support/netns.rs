@@ -157,6 +157,21 @@ impl NetNs {
             .unwrap_or_else(|e| panic!("{}: ip netns exec {args:?}: {e}", self.tag))
     }
 
+    /// `curl -sS -i ARGS…` run inside the namespace (never following redirects), parsed.
+    /// Fails the test when curl itself fails (no connection, a timeout of 30 s).
+    pub fn curl(&self, args: &[&str]) -> CurlReply {
+        let mut all = vec!["curl", "-sS", "-i", "--max-time", "30"];
+        all.extend_from_slice(args);
+        let out = self.exec(&all);
+        assert!(
+            out.status.success(),
+            "{}: curl {args:?} failed: {}",
+            self.tag,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        CurlReply::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// A TCP connection to `addr` opened from inside the namespace (its socket lives there;
     /// the calling process stays where it is: a short-lived thread joins the namespace).
     pub fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
@@ -188,6 +203,57 @@ impl NetNs {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("{}: {} cannot reach {addr}: {last:?}", self.tag, self.name);
+    }
+}
+
+/// A response as [`NetNs::curl`] received it.
+#[derive(Debug, Clone)]
+pub struct CurlReply {
+    /// The status code.
+    pub status: u16,
+    /// Header lines in order, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl CurlReply {
+    fn parse(text: &str) -> CurlReply {
+        // `-i` prints every response head (a `100 Continue` first, say): keep the last one.
+        let mut rest = text;
+        loop {
+            let (head, body) = rest
+                .split_once("\r\n\r\n")
+                .unwrap_or_else(|| panic!("no response head in {text:?}"));
+            let mut lines = head.lines();
+            let status: u16 = lines
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("no status line in {text:?}"));
+            if status == 100 && body.starts_with("HTTP/") {
+                rest = body;
+                continue;
+            }
+            let headers = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            return CurlReply {
+                status,
+                headers,
+                body: body.to_owned(),
+            };
+        }
+    }
+
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
