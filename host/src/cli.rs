@@ -27,6 +27,17 @@ pub struct ServeArgs {
     /// How many threads serve connections (0: one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
+    /// Close a connection that has not sent a complete request head this many seconds after
+    /// it was accepted.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub header_timeout: f64,
+    /// Close a connection with no request in flight and nothing written for this many seconds.
+    #[arg(long, default_value_t = 75.0, value_name = "SECONDS")]
+    pub idle_timeout: f64,
+    /// Open connections at most; at the cap the oldest idle one is closed to admit a new one
+    /// (0: half of what the open-file limit leaves).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_connections: usize,
 }
 
 /// Runs the server until SIGTERM or SIGINT: 0 after a clean shutdown, 2 when it cannot start.
@@ -34,17 +45,31 @@ pub struct ServeArgs {
 pub fn serve(args: ServeArgs) -> ExitCode {
     use std::time::Duration;
 
-    use rewho::server::{ServeOptions, Server, Signals};
+    use rewho::server::{ConnLimits, ServeOptions, Server, Signals};
 
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("--{name} {s}: not a duration"))
     };
-    let (watch, grace) = match (
-        seconds("watch-interval", args.watch_interval),
-        seconds("grace", args.grace),
-    ) {
-        (Ok(w), Ok(g)) => (w.max(Duration::from_millis(10)), g),
-        (Err(e), _) | (_, Err(e)) => {
+    let positive = |name: &str, s: f64| {
+        seconds(name, s).and_then(|d| {
+            if d.is_zero() {
+                Err(format!("--{name} {s}: must be more than 0"))
+            } else {
+                Ok(d)
+            }
+        })
+    };
+    let durations = (|| {
+        Ok::<_, String>((
+            seconds("watch-interval", args.watch_interval)?,
+            seconds("grace", args.grace)?,
+            positive("header-timeout", args.header_timeout)?,
+            positive("idle-timeout", args.idle_timeout)?,
+        ))
+    })();
+    let (watch, grace, header_timeout, idle_timeout) = match durations {
+        Ok((w, g, h, i)) => (w.max(Duration::from_millis(10)), g, h, i),
+        Err(e) => {
             eprintln!("rewho serve: {e}");
             return ExitCode::from(2);
         }
@@ -55,6 +80,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         watch: args.watch.then_some(watch),
         grace,
         threads: args.threads,
+        limits: ConnLimits {
+            header_timeout,
+            idle_timeout,
+            max_connections: args.max_connections,
+        },
     };
     // This runtime accepts connections, handles signals and reloads; the connections
     // themselves are served on the server's own connection threads.

@@ -125,7 +125,13 @@ fn execute(args: CredsArgs) -> Result<ExitCode, String> {
         CredsCommand::Verify { user, token } => {
             let token = token_arg(token)?;
             let o = store.verify(user, &token).map_err(fail)?;
-            (o.verified(), o.message())
+            // One message for every failure, as the HTTP endpoint answers.
+            let message = if o.verified() {
+                o.message()
+            } else {
+                rewho::creds_http::VERIFY_FAILED.to_owned()
+            };
+            (o.verified(), message)
         }
         CredsCommand::Reset { user, email } => {
             let o = store.reset(user, email).map_err(fail)?;

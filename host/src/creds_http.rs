@@ -25,7 +25,9 @@
 //! | `reset` (admin) | `user`, `email` | as `register` |
 //! | `remove` (admin) | `user` | `{"message":M,"status":B}` (rewho's; fixie-creds has none) |
 //!
-//! `verify` is open to anyone who can reach it. The others change the folder, so they need
+//! `verify` is open to anyone who can reach it, so every failure answers the same
+//! ([`VERIFY_FAILED`], `status` true): fixie-creds' "not registered" and "invalid token"
+//! messages would tell registered users apart. The others change the folder, so they need
 //! `Authorization: Bearer <admin token>`; rewho keeps only the token's SHA-256 and compares
 //! digests in constant time. Failures are `{"status":false,"message":M}` with `400` (bad JSON
 //! or fields, an invalid user name), `401` (admin token missing or wrong; send
@@ -37,6 +39,10 @@
 //! [`handle`] reads and writes files, so async servers should call it on a blocking thread,
 //! and add [`RESPONSE_HEADERS`] to every answer (tokens must not be cached). Tokens are never
 //! logged.
+
+/// The one answer of `verify` (HTTP and `rewho creds verify`) to every failure: an unknown
+/// user and a wrong token must not be told apart.
+pub const VERIFY_FAILED: &str = "Invalid user or token";
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -477,9 +483,13 @@ pub fn handle(
             Some(t) => json!({"status": true, "token": t.as_str()}),
             None => not_a_token(&o.message()),
         }),
-        Op::Verify => store.verify(f("user"), f("token")).map(
-            |o| json!({"verified": o.verified(), "message": o.message(), "status": o.status()}),
-        ),
+        Op::Verify => store.verify(f("user"), f("token")).map(|o| {
+            if o.verified() {
+                json!({"verified": true, "message": o.message(), "status": true})
+            } else {
+                json!({"verified": false, "message": VERIFY_FAILED, "status": true})
+            }
+        }),
         Op::Deregister => store
             .deregister(f("user"), f("token"))
             .map(|o| json!({"message": o.message(), "status": o.status()})),

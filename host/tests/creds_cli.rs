@@ -86,13 +86,14 @@ fn every_subcommand_with_its_messages_and_exit_codes() {
         &in_dir(&dir, &["verify", "alice", "1234"]),
         1,
         "",
-        "rewho creds: Invalid token for user alice\n",
+        "rewho creds: Invalid user or token\n",
     );
+    // An unknown user gets the same message (issue 19, row 15: no enumeration).
     expect(
         &in_dir(&dir, &["verify", "bob", "1234"]),
         1,
         "",
-        "rewho creds: User 'bob' not registered\n",
+        "rewho creds: Invalid user or token\n",
     );
     // The token from standard input, so it stays out of the process list.
     let mut child = Command::new(env!("CARGO_BIN_EXE_rewho"))

@@ -212,7 +212,7 @@ async fn state_is_shared_between_two_instances() {
         assert_eq!(r.header("x-remote-user"), Some("carol"), "{r:?}");
     }
     let r = http
-        .get(&a.url("/_rewho/logout"), &[("cookie", &session)])
+        .post_form(&a.url("/_rewho/logout"), &[("cookie", &session)], "")
         .await;
     assert_eq!(r.status, 302, "{r:?}");
     assert_eq!(

@@ -253,9 +253,10 @@ async fn redirector_and_login_never_send_the_browser_off_site() {
         let to = r.header("location").unwrap();
         assert!(same_site(to), "{evil} → {to}");
         let r = http
-            .get(
+            .post_form(
                 &rewho.url(&format!("/_rewho/logout?came_from={evil}")),
                 &[browser],
+                "",
             )
             .await;
         if let Some(to) = r.header("location") {

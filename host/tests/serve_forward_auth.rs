@@ -183,7 +183,7 @@ async fn login_sets_the_session_and_logout_forgets_it() {
     assert_eq!(r.header("x-remote-user"), Some("alice"));
 
     let r = http
-        .get(&rewho.url("/_rewho/logout?came_from=/bye"), &[BROWSER])
+        .post_form(&rewho.url("/_rewho/logout?came_from=/bye"), &[BROWSER], "")
         .await;
     assert_eq!(r.status, 302);
     assert_eq!(r.header("location"), Some("/bye"));

@@ -183,9 +183,10 @@ async fn browser_login_basic_and_spoofing(base: &str, s: &Stack) {
 
     // Logout forgets the cookie.
     let r = http
-        .get(
+        .post_form(
             &url("/_rewho/logout?came_from=/bye"),
             &[("cookie", &cookie)],
+            "",
         )
         .await;
     assert_eq!(r.status, 302);

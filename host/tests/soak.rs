@@ -129,7 +129,7 @@ plugins = basicauth
                         return Err(format!("ticket {user}: {r:?}"));
                     }
                     let r = http
-                        .get(&format!("{base}/_rewho/logout"), &[("cookie", &ticket)])
+                        .post_form(&format!("{base}/_rewho/logout"), &[("cookie", &ticket)], "")
                         .await;
                     (r.status == 302)
                         .then_some(())

@@ -14,6 +14,7 @@ use rewho_plugin_api::{HeaderEdit, HeaderField};
 use serde::Deserialize;
 use tracing::Instrument;
 
+use super::csrf;
 use super::pages;
 use super::proxy::{html, plain};
 use super::AppState;
@@ -220,12 +221,81 @@ pub(crate) struct LoginForm {
     password: String,
     #[serde(default)]
     came_from: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogoutForm {
+    #[serde(default)]
+    came_from: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// A form page (login, logout) with its CSRF token: reuses the browser's token cookie, or
+/// (with `mint`) sets a new one; never framed (`frame-ancestors 'none'`), never cached.
+fn form_page(
+    status: StatusCode,
+    headers: &http::HeaderMap,
+    request: &crate::OwnedRequest,
+    mint: bool,
+    page: impl FnOnce(&str) -> String,
+) -> Response<Body> {
+    let (token, fresh) = match csrf::cookie_token(headers) {
+        Some(t) => (t, false),
+        None if mint => (csrf::new_token(), true),
+        None => (String::new(), false),
+    };
+    let mut r = html(status, page(&token));
+    let h = r.headers_mut();
+    if fresh {
+        let https = request.scheme.eq_ignore_ascii_case("https");
+        if let Ok(v) = HeaderValue::from_str(&csrf::set_cookie(&token, https)) {
+            h.append(http::header::SET_COOKIE, v);
+        }
+    }
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    r
+}
+
+/// A refused cross-site or token-less form post: logged, and answered 403 with the form
+/// again (and a fresh token) so a person can retry.
+fn refused_post(
+    why: &str,
+    headers: &http::HeaderMap,
+    request: &crate::OwnedRequest,
+    page: impl FnOnce(&str) -> String,
+) -> Response<Body> {
+    tracing::warn!(
+        target: "rewho::login",
+        path = %request.path,
+        client = %request.client_addr,
+        "form post refused: {why}"
+    );
+    form_page(StatusCode::FORBIDDEN, headers, request, true, page)
 }
 
 /// `GET /_rewho/login`: the form.
-pub(crate) async fn login_form(q: Option<Query<CameFrom>>) -> Response<Body> {
-    let came_from = q.map(|Query(q)| q.came_from).unwrap_or_default();
-    html(StatusCode::OK, pages::login_form(&came_from, None))
+pub(crate) async fn login_form(
+    State(app): State<Arc<AppState>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let (parts, _) = req.into_parts();
+    let came_from = Query::<CameFrom>::try_from_uri(&parts.uri)
+        .map(|Query(q)| q.came_from)
+        .unwrap_or_default();
+    let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
+    form_page(StatusCode::OK, &parts.headers, &api.request(), true, |t| {
+        pages::login_form(&came_from, None, t)
+    })
 }
 
 /// `POST /_rewho/login`: [`WhoApi::login`] with the form's credentials. Success: 302 to the
@@ -236,6 +306,7 @@ pub(crate) async fn login_submit(
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    let headers_in = parts.headers.clone();
     let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
     let form = match Form::<LoginForm>::from_request(Request::from_parts(parts, body), &()).await {
         Ok(Form(f)) => f,
@@ -246,6 +317,17 @@ pub(crate) async fn login_submit(
             )
         }
     };
+    let request = api.request();
+    if let Some(why) = csrf::refuse(&headers_in, &request, &form.csrf_token) {
+        let r = refused_post(why, &headers_in, &request, |t| {
+            pages::login_form(
+                &form.came_from,
+                Some("The form was sent from another site or has expired; please log in again."),
+                t,
+            )
+        });
+        return with_outcome(r, Outcome::LoginFailed);
+    }
     let (identity, headers) = if form.login.is_empty() {
         (
             None,
@@ -266,28 +348,62 @@ pub(crate) async fn login_submit(
             with_outcome(r, Outcome::LoggedIn(user.to_display_string()))
         }
         None => {
-            let mut r = html(
-                StatusCode::OK,
-                pages::login_form(&form.came_from, Some("Invalid login or password.")),
-            );
+            // A browser posting the form has its token cookie already; a script needs none.
+            let mut r = form_page(StatusCode::OK, &headers_in, &request, false, |t| {
+                pages::login_form(&form.came_from, Some("Invalid login or password."), t)
+            });
             append_fields(r.headers_mut(), &headers);
             with_outcome(r, Outcome::LoginFailed)
         }
     }
 }
 
-/// `/_rewho/logout`: every identifier's forget headers and a 302 to the safe `came_from`
-/// (default `/`).
-pub(crate) async fn logout(
+/// `GET /_rewho/logout`: a page with one button that posts the logout (a `GET` changes
+/// nothing, so links and images elsewhere cannot log anyone out).
+pub(crate) async fn logout_form(
     State(app): State<Arc<AppState>>,
-    q: Option<Query<CameFrom>>,
     req: Request<Body>,
 ) -> Response<Body> {
     let (parts, _) = req.into_parts();
+    let came_from = Query::<CameFrom>::try_from_uri(&parts.uri)
+        .map(|Query(q)| q.came_from)
+        .unwrap_or_default();
     let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
+    form_page(StatusCode::OK, &parts.headers, &api.request(), true, |t| {
+        pages::logout_form(&came_from, t)
+    })
+}
+
+/// `POST /_rewho/logout`: every identifier's forget headers and a 302 to the safe
+/// `came_from` (default `/`; from the form, or the query string). Cross-site posts are
+/// refused like cross-site logins.
+pub(crate) async fn logout(State(app): State<Arc<AppState>>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let headers_in = parts.headers.clone();
+    let query_came_from = Query::<CameFrom>::try_from_uri(&parts.uri)
+        .map(|Query(q)| q.came_from)
+        .unwrap_or_default();
+    let (api, _) = api_for(&app, &parts, peer_of(&parts.extensions), Rebuild::Direct);
+    let form = Form::<LogoutForm>::from_request(Request::from_parts(parts, body), &())
+        .await
+        .map(|Form(f)| f)
+        .unwrap_or(LogoutForm {
+            came_from: String::new(),
+            csrf_token: String::new(),
+        });
+    let came_from = if form.came_from.is_empty() {
+        query_came_from
+    } else {
+        form.came_from
+    };
+    let request = api.request();
+    if let Some(why) = csrf::refuse(&headers_in, &request, &form.csrf_token) {
+        return refused_post(why, &headers_in, &request, |t| {
+            pages::logout_form(&came_from, t)
+        });
+    }
     let headers = api.logout().await;
-    let came_from = q.map(|Query(q)| q.came_from).unwrap_or_default();
-    let target = pages::safe_came_from(&came_from, &api.request());
+    let target = pages::safe_came_from(&came_from, &request);
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::FOUND;
     if let Ok(v) = HeaderValue::from_str(&target) {
@@ -340,7 +456,22 @@ pub(crate) async fn creds(State(app): State<Arc<AppState>>, req: Request<Body>) 
     r
 }
 
-pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response<Body> {
+pub(crate) async fn metrics(
+    State(app): State<Arc<AppState>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    if !app
+        .metrics_access
+        .load()
+        .allows(super::peer_ip(req.extensions()))
+    {
+        let mut r = Response::new(Body::from(
+            "metrics are served to loopback and [general] trusted_proxies only \
+             (see [general] metrics_allow)\n",
+        ));
+        *r.status_mut() = http::StatusCode::FORBIDDEN;
+        return r;
+    }
     let mut r = Response::new(Body::from(app.metrics.render()));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
+use super::conns::Closed;
 use crate::{CallObserver, Role};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -56,6 +57,8 @@ pub struct Metrics {
     /// Requests of I/O chains tried inline and kept there, or moved to a blocking thread.
     inline_kept: AtomicU64,
     inline_moved: AtomicU64,
+    /// Connections the server closed, by [`Closed`] reason.
+    connections_closed: [AtomicU64; Closed::ALL.len()],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -159,6 +162,11 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
+    /// Counts a connection the server closed (timeouts, the connection cap).
+    pub(crate) fn connection_closed(&self, reason: Closed) {
+        self.connections_closed[reason as usize].fetch_add(1, Relaxed);
+    }
+
     /// The Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -260,6 +268,20 @@ impl Metrics {
                 out,
                 "rewho_inline_runs_total{{result=\"{result}\"}} {}",
                 n.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rewho_connections_closed_total Connections the server closed: no request \
+             head in time, idle, or at the connection cap (evicted to admit another, or refused)."
+        );
+        let _ = writeln!(out, "# TYPE rewho_connections_closed_total counter");
+        for reason in Closed::ALL {
+            let _ = writeln!(
+                out,
+                "rewho_connections_closed_total{{reason=\"{}\"}} {}",
+                reason.name(),
+                self.connections_closed[reason as usize].load(Relaxed)
             );
         }
         let _ = writeln!(out, "# HELP rewho_reloads_total Config reloads, by result.");

@@ -6,7 +6,8 @@
 //! | `GET /_rewho/auth` | forward-auth: 200 + `X-Remote-User` (and plugin headers), or the challenge; answered before the router |
 //! | `GET /_rewho/login` | the login form (`came_from` from the query) |
 //! | `POST /_rewho/login` | `login`, `password`, `came_from` → [`Api::login`](crate::Api::login) |
-//! | `/_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
+//! | `GET /_rewho/logout` | a page with one button posting the logout |
+//! | `POST /_rewho/logout` | forget headers, then a redirect to `came_from` or `/` |
 //! | `GET /_rewho/metrics` | Prometheus text: plugin calls, failures, latency; requests; reloads |
 //! | `POST /_rewho/creds/…` | the token credentials endpoints, when `[creds] enabled` ([`crate::creds_http`]) |
 //! | anything else | [`WhoLayer`](crate::WhoLayer) around the upstream proxy or the demo page |
@@ -35,6 +36,8 @@
 //! configured to challenge every 401). `came_from` is followed only within the site: see
 //! the rules on the login handler.
 
+mod conns;
+mod csrf;
 mod endpoints;
 mod metrics;
 mod pages;
@@ -43,7 +46,7 @@ mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +59,7 @@ use http::Request;
 use tokio::net::TcpListener;
 use tower::Layer;
 
+pub use conns::ConnLimits;
 pub use metrics::Metrics;
 
 use crate::creds_http::CredsHttpConfig;
@@ -78,6 +82,8 @@ pub struct ServeOptions {
     /// How many threads serve connections; 0 means one per core. Each connection stays on
     /// one thread from start to end (see `docs/PERFORMANCE.md`).
     pub threads: usize,
+    /// Header-read and idle timeouts and the connection cap (see [`ConnLimits`]).
+    pub limits: ConnLimits,
 }
 
 impl ServeOptions {
@@ -89,6 +95,7 @@ impl ServeOptions {
             watch: None,
             grace: Duration::from_secs(30),
             threads: 0,
+            limits: ConnLimits::default(),
         }
     }
 }
@@ -127,6 +134,51 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The config uses the demo secret published in rewho's own who.ini, and the server
+    /// listens on an address other hosts can reach.
+    #[error(
+        "{}:{line}: [plugin:{section}] `{option}` is the demo secret published with rewho; \
+         anyone can forge logins with it, so rewho will not serve it on {listen} (not a \
+         loopback address). Set `{option}` to a long random value of your own (or use \
+         `secretfile`), or listen on 127.0.0.1 for a local demo",
+        path.display()
+    )]
+    DemoSecret {
+        /// The config file.
+        path: PathBuf,
+        /// The plugin section.
+        section: String,
+        /// The option holding the demo secret.
+        option: String,
+        /// Its line.
+        line: usize,
+        /// The address asked for.
+        listen: String,
+    },
+    /// `[general] metrics_allow` has a bad entry.
+    #[error(
+        "{}: [general] metrics_allow: `{entry}` is not `any`, an IP address or a CIDR \
+         (e.g. 10.0.0.0/8)",
+        path.display()
+    )]
+    MetricsAllow {
+        /// The config file.
+        path: PathBuf,
+        /// The bad entry.
+        entry: String,
+    },
+    /// A reload would leave a chain every request needs empty.
+    #[error(
+        "{}: [{section}] lists no plugins; a config without {section} lets nobody in, so the \
+         reload is refused (to run one on purpose, restart rewho with it)",
+        path.display()
+    )]
+    EmptyChain {
+        /// The config file.
+        path: PathBuf,
+        /// `identifiers` or `authenticators`.
+        section: &'static str,
+    },
     /// Serving failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -139,6 +191,92 @@ struct LoadedConfig {
     strip: Vec<String>,
     /// The `[creds]` section: the `/_rewho/creds/` endpoints.
     creds: CredsHttpConfig,
+    /// The first of `[identifiers]`, `[authenticators]` that lists no plugin.
+    empty_chain: Option<&'static str>,
+    /// Where the config holds [`DEMO_SECRET`]: (section, option, line).
+    demo_secret: Option<(String, String, usize)>,
+    /// Who may read `/_rewho/metrics`.
+    metrics_access: MetricsAccess,
+}
+
+/// Who may read `/_rewho/metrics`: `[general] metrics_allow = any`, or loopback and the
+/// listed addresses/CIDRs; by default loopback and `[general] trusted_proxies` (plugin names,
+/// failure counts and latencies are nobody else's business).
+#[derive(Debug, Clone)]
+pub(crate) enum MetricsAccess {
+    Any,
+    Only(crate::TrustedProxies),
+}
+
+impl MetricsAccess {
+    fn from_config(path: &Path, config: &Config) -> Result<Self, ServeError> {
+        let listed: Vec<&str> = config
+            .general
+            .extra
+            .iter()
+            .filter(|(k, _)| k == "metrics_allow")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if listed.is_empty() {
+            let trusted = crate::TrustedProxies::parse(&config.general.trusted_proxies).map_err(
+                |source| ServeError::TrustedProxies {
+                    path: path.to_owned(),
+                    source,
+                },
+            )?;
+            return Ok(MetricsAccess::Only(trusted));
+        }
+        if listed.iter().any(|v| v.trim() == "any") {
+            return Ok(MetricsAccess::Any);
+        }
+        crate::TrustedProxies::parse(&listed)
+            .map(MetricsAccess::Only)
+            .map_err(|e| ServeError::MetricsAllow {
+                path: path.to_owned(),
+                entry: e.entry,
+            })
+    }
+
+    /// Whether a peer at `ip` may read the metrics.
+    pub(crate) fn allows(&self, ip: Option<IpAddr>) -> bool {
+        match self {
+            MetricsAccess::Any => true,
+            MetricsAccess::Only(nets) => ip.is_some_and(|ip| nets.contains(ip)),
+        }
+    }
+}
+
+/// The auth_tkt secret of the repository's own who.ini: public, so never for a server other
+/// hosts can reach.
+pub const DEMO_SECRET: &str = "rewho-demo-secret-NOT-SECRET-change-me-before-real-use";
+
+/// The first plugin option whose value is [`DEMO_SECRET`].
+fn find_demo_secret(config: &Config) -> Option<(String, String, usize)> {
+    config.plugins.iter().find_map(|p| {
+        p.options
+            .iter()
+            .zip(&p.option_lines)
+            .find(|((_, v), _)| v.trim() == DEMO_SECRET)
+            .map(|((k, _), line)| (p.id.clone(), k.clone(), *line))
+    })
+}
+
+impl LoadedConfig {
+    /// Refuses the demo secret on a listener that is not loopback.
+    fn check_exposure(&self, path: &Path, listen: SocketAddr) -> Result<(), ServeError> {
+        match &self.demo_secret {
+            Some((section, option, line)) if !listen.ip().is_loopback() => {
+                Err(ServeError::DemoSecret {
+                    path: path.to_owned(),
+                    section: section.clone(),
+                    option: option.clone(),
+                    line: *line,
+                    listen: listen.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Loads `path` into a factory reporting to `metrics`, with `[general] strip_headers` and the
@@ -170,10 +308,19 @@ fn load(path: &Path, metrics: &Arc<Metrics>) -> Result<LoadedConfig, ServeError>
         }
     })?;
     let creds = CredsHttpConfig::from_document(&doc)?;
+    let empty_chain = [
+        ("identifiers", config.identifiers.is_empty()),
+        ("authenticators", config.authenticators.is_empty()),
+    ]
+    .into_iter()
+    .find_map(|(section, empty)| empty.then_some(section));
     Ok(LoadedConfig {
         factory,
         strip,
         creds,
+        empty_chain,
+        demo_secret: find_demo_secret(&config),
+        metrics_access: MetricsAccess::from_config(path, &config)?,
     })
 }
 
@@ -185,6 +332,9 @@ pub struct Reloader {
     creds: Arc<ArcSwap<CredsHttpConfig>>,
     metrics: Arc<Metrics>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    metrics_access: Arc<ArcSwap<MetricsAccess>>,
+    /// The listening address (a reload may not bring in the demo secret on a public one).
+    listen: SocketAddr,
 }
 
 impl Reloader {
@@ -199,6 +349,13 @@ impl Reloader {
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let result = loaded.and_then(|loaded| {
+            loaded.check_exposure(&self.config, self.listen)?;
+            if let Some(section) = loaded.empty_chain {
+                return Err(ServeError::EmptyChain {
+                    path: self.config.clone(),
+                    section,
+                });
+            }
             self.shared.add_stripped(&loaded.strip);
             self.shared
                 .replace(loaded.factory)
@@ -207,6 +364,7 @@ impl Reloader {
                     source,
                 })?;
             self.creds.store(Arc::new(loaded.creds));
+            self.metrics_access.store(Arc::new(loaded.metrics_access));
             Ok(())
         });
         self.metrics.reload(result.is_ok());
@@ -235,6 +393,8 @@ pub(crate) struct AppState {
     /// The `/_rewho/creds/` endpoints' settings (swapped on reload).
     creds: Arc<ArcSwap<CredsHttpConfig>>,
     metrics: Arc<Metrics>,
+    /// Who may read `/_rewho/metrics` (swapped on reload).
+    metrics_access: Arc<ArcSwap<MetricsAccess>>,
     next_id: AtomicU64,
     id_prefix: u32,
 }
@@ -292,6 +452,11 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// The peer's IP, as axum's connect info has it.
+pub(crate) fn peer_ip(ext: &http::Extensions) -> Option<IpAddr> {
+    crate::middleware::peer_of(ext).map(|p| p.ip())
+}
+
 /// A bound, loaded `rewho serve`, ready to [`run`](Self::run).
 pub struct Server {
     listener: TcpListener,
@@ -317,13 +482,25 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let path = options.config.clone();
         let m = metrics.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&path, &m))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen.to_owned(),
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        loaded.check_exposure(&options.config, local)?;
         let LoadedConfig {
             factory,
             strip,
             creds,
-        } = tokio::task::spawn_blocking(move || load(&path, &m))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            metrics_access,
+            ..
+        } = loaded;
+        let metrics_access = Arc::new(ArcSwap::from_pointee(metrics_access));
         let creds = Arc::new(ArcSwap::from_pointee(creds));
         let shared = SharedFactory::new(factory)
             .map_err(|source| ServeError::TrustedProxies {
@@ -335,12 +512,6 @@ impl Server {
             Some(u) => Some(proxy::Proxy::new(u).map_err(ServeError::Upstream)?),
             None => None,
         };
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: listen.to_owned(),
-                source,
-            })?;
         let id_prefix = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ std::process::id().rotate_left(16))
@@ -349,6 +520,7 @@ impl Server {
             shared: shared.clone(),
             creds: creds.clone(),
             metrics: metrics.clone(),
+            metrics_access: metrics_access.clone(),
             next_id: AtomicU64::new(1),
             id_prefix,
         });
@@ -363,6 +535,8 @@ impl Server {
                 creds,
                 metrics,
                 lock: Arc::default(),
+                metrics_access,
+                listen: local,
             },
             options,
         })
@@ -395,7 +569,13 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let serve = serve_connections(self.listener, self.router, self.app, threads, async move {
+        let registry = conns::Registry::new(self.options.limits, self.app.metrics.clone());
+        let connections = Connections {
+            app: self.app,
+            router: self.router,
+            registry: registry.clone(),
+        };
+        let serve = serve_connections(self.listener, connections, registry, threads, async move {
             shutdown.await;
             tracing::info!(target: "rewho::serve", "shutting down: finishing requests in flight");
             notify.notify_one();
@@ -506,12 +686,12 @@ async fn watch(reloader: Reloader, every: Duration) {
 /// router, with the peer address in its extensions as axum's `ConnectInfo`.
 async fn serve_connections(
     listener: TcpListener,
-    router: Router,
-    app: Arc<AppState>,
+    connections: Connections,
+    registry: Arc<conns::Registry>,
     threads: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut threads = workers::ConnectionThreads::start(threads, Connections { app, router })?;
+    let mut threads = workers::ConnectionThreads::start(threads, connections)?;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -526,8 +706,12 @@ async fn serve_connections(
             },
             () = &mut shutdown => break,
         };
+        // At the cap with every connection busy: close this one (counted and logged there).
+        let Some(slot) = registry.admit() else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        if let Err(e) = threads.hand(stream, peer) {
+        if let Err(e) = threads.hand(stream, peer, slot) {
             tracing::error!(target: "rewho::serve", "cannot serve a connection from {peer}: {e}");
         }
     }
@@ -542,6 +726,7 @@ async fn serve_connections(
 struct Connections {
     app: Arc<AppState>,
     router: Router,
+    registry: Arc<conns::Registry>,
 }
 
 impl workers::ServeConnection for Connections {
@@ -549,6 +734,7 @@ impl workers::ServeConnection for Connections {
         &self,
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
+        slot: conns::Slot,
         graceful: &hyper_util::server::graceful::GracefulShutdown,
     ) {
         use axum::extract::ConnectInfo;
@@ -557,9 +743,12 @@ impl workers::ServeConnection for Connections {
         use tower::ServiceExt;
 
         let (app, router) = (self.app.clone(), self.router.clone());
+        let state = slot.state.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let (app, router) = (app.clone(), router.clone());
+            let in_flight = state.request();
             async move {
+                let _in_flight = in_flight;
                 if req.uri().path() == "/_rewho/auth" {
                     return Ok::<_, Infallible>(
                         endpoints::serve_forward_auth(&app, req, peer).await,
@@ -571,13 +760,15 @@ impl workers::ServeConnection for Connections {
             }
         });
         let conn = Builder::new(TokioExecutor::new())
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(
+                TokioIo::new(conns::Tracked::new(stream, slot.state.clone())),
+                service,
+            )
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // Client resets and malformed requests end their connection; nothing to report.
-            let _ = conn.await;
-        });
+        let registry = self.registry.clone();
+        // Client resets and malformed requests end their connection; nothing to report.
+        tokio::spawn(async move { registry.supervise(slot, conn).await });
     }
 }
 
@@ -588,7 +779,10 @@ fn router(app: Arc<AppState>, proxy: Option<proxy::Proxy>) -> Router {
             "/_rewho/login",
             get(endpoints::login_form).post(endpoints::login_submit),
         )
-        .route("/_rewho/logout", any(endpoints::logout))
+        .route(
+            "/_rewho/logout",
+            get(endpoints::logout_form).post(endpoints::logout),
+        )
         .route("/_rewho/metrics", get(endpoints::metrics))
         .route("/_rewho/creds/*op", any(endpoints::creds));
     let routes = match proxy {

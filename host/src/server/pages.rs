@@ -32,8 +32,9 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// The login form, posting `login`, `password` and `came_from` to `/_rewho/login`.
-pub(crate) fn login_form(came_from: &str, message: Option<&str>) -> String {
+/// The login form, posting `login`, `password`, `came_from` and the CSRF token to
+/// `/_rewho/login`.
+pub(crate) fn login_form(came_from: &str, message: Option<&str>, token: &str) -> String {
     let message = message
         .map(|m| format!("<p class=\"message\" role=\"alert\">{}</p>\n", escape(m)))
         .unwrap_or_default();
@@ -42,11 +43,29 @@ pub(crate) fn login_form(came_from: &str, message: Option<&str>) -> String {
         &format!(
             "<h1>Log in</h1>\n{message}<form method=\"post\" action=\"/_rewho/login\">\n\
 <input type=\"hidden\" name=\"came_from\" value=\"{}\">\n\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n\
 <label>Login <input name=\"login\" autocomplete=\"username\" autofocus required></label>\n\
 <label>Password <input name=\"password\" type=\"password\" \
 autocomplete=\"current-password\"></label>\n\
 <button type=\"submit\">Log in</button>\n</form>",
-            escape(came_from)
+            escape(came_from),
+            escape(token)
+        ),
+    )
+}
+
+/// The logout page: one button posting `came_from` and the CSRF token to `/_rewho/logout`
+/// (a `GET` never logs out, so a link or an image on another site cannot).
+pub(crate) fn logout_form(came_from: &str, token: &str) -> String {
+    page(
+        "Log out",
+        &format!(
+            "<h1>Log out</h1>\n<form method=\"post\" action=\"/_rewho/logout\">\n\
+<input type=\"hidden\" name=\"came_from\" value=\"{}\">\n\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n\
+<button type=\"submit\">Log out</button>\n</form>",
+            escape(came_from),
+            escape(token)
         ),
     )
 }
@@ -195,7 +214,7 @@ mod tests {
 
     #[test]
     fn forms_escape_everything() {
-        let html = login_form("\"><script>alert(1)</script>", Some("<b>bad</b>"));
+        let html = login_form("\"><script>alert(1)</script>", Some("<b>bad</b>"), "\"><x>");
         assert!(!html.contains("<script>"));
         assert!(html.contains("&quot;&gt;&lt;script&gt;"));
         assert!(html.contains("&lt;b&gt;bad&lt;/b&gt;"));

@@ -17,16 +17,28 @@ use std::thread::JoinHandle;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{mpsc, oneshot};
 
+use super::conns::Slot;
+
 /// What a connection thread does with one accepted connection: start serving it, watched by
 /// the thread's `GracefulShutdown` so that a shutdown lets its request in flight finish.
 pub(crate) trait ServeConnection: Clone + Send + 'static {
-    /// Serves `stream` from `peer` on the current (connection thread's) runtime.
-    fn serve(&self, stream: tokio::net::TcpStream, peer: SocketAddr, graceful: &GracefulShutdown);
+    /// Serves `stream` from `peer` on the current (connection thread's) runtime; `slot` is
+    /// its place under the connection limits, held until the connection ends.
+    fn serve(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        slot: Slot,
+        graceful: &GracefulShutdown,
+    );
 }
+
+/// A connection on its way to a thread.
+type Handed = (std::net::TcpStream, SocketAddr, Slot);
 
 /// One connection thread, seen from the accept loop.
 struct Worker {
-    connections: mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+    connections: mpsc::UnboundedSender<Handed>,
     /// Dropped (never sent) when the thread has finished, gracefully or not.
     finished: oneshot::Receiver<()>,
     /// Dropping it tells the thread to stop at once, closing whatever is still open.
@@ -78,8 +90,9 @@ impl ConnectionThreads {
         &mut self,
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
+        slot: Slot,
     ) -> std::io::Result<()> {
-        let mut item = (stream.into_std()?, peer);
+        let mut item = (stream.into_std()?, peer, slot);
         for _ in 0..self.workers.len() {
             let worker = &self.workers[self.next];
             self.next = (self.next + 1) % self.workers.len();
@@ -119,7 +132,7 @@ impl ConnectionThreads {
 /// A connection thread's loop: serve what is handed over until the accept loop lets go, then
 /// let the open connections finish; stop at once when told to.
 async fn serve_handed_connections(
-    mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut incoming: mpsc::UnboundedReceiver<Handed>,
     mut stop: oneshot::Receiver<()>,
     serve: impl ServeConnection,
 ) {
@@ -128,8 +141,8 @@ async fn serve_handed_connections(
         tokio::select! {
             _ = &mut stop => return,
             next = incoming.recv() => match next {
-                Some((stream, peer)) => match tokio::net::TcpStream::from_std(stream) {
-                    Ok(stream) => serve.serve(stream, peer, &graceful),
+                Some((stream, peer, slot)) => match tokio::net::TcpStream::from_std(stream) {
+                    Ok(stream) => serve.serve(stream, peer, slot, &graceful),
                     Err(e) => tracing::warn!(target: "rewho::serve", "cannot take over a connection: {e}"),
                 },
                 None => break,
@@ -154,7 +167,13 @@ mod tests {
     struct NameThread(Arc<AtomicUsize>);
 
     impl ServeConnection for NameThread {
-        fn serve(&self, mut stream: tokio::net::TcpStream, _: SocketAddr, _: &GracefulShutdown) {
+        fn serve(
+            &self,
+            mut stream: tokio::net::TcpStream,
+            _: SocketAddr,
+            _: Slot,
+            _: &GracefulShutdown,
+        ) {
             self.0.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let name = std::thread::current().name().unwrap_or("?").to_owned();
@@ -169,11 +188,14 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicUsize::new(0));
         let mut threads = ConnectionThreads::start(3, NameThread(served.clone())).unwrap();
+        let registry = super::super::conns::Registry::new(Default::default(), Arc::default());
         let mut names = Vec::new();
         for _ in 0..6 {
             let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
-            threads.hand(stream, peer).unwrap();
+            threads
+                .hand(stream, peer, registry.admit().unwrap())
+                .unwrap();
             let mut name = String::new();
             client.read_to_string(&mut name).await.unwrap();
             names.push(name);

@@ -19,13 +19,14 @@
 //! | --- | --- | --- |
 //! | `secret` / `secretfile` | — | exactly one; the file's content is trimmed |
 //! | `cookie_name` | `auth_tkt` | |
-//! | `secure` | `false` | adds `; secure` (and `HttpOnly`, as repoze.who does) |
+//! | `secure` | auto | `true`: always `; secure`; `false`: never; absent: when the request came over https (the connection, or `X-Forwarded-Proto` from a trusted proxy). repoze.who's default is `false` |
 //! | `httponly` | `true` | rewho's own: `HttpOnly` unless set to `false` (repoze.who sends it only with `secure`; set `httponly = false` for its exact headers) |
 //! | `include_ip` | `false` | binds the ticket to the client address |
 //! | `timeout` | none | seconds a ticket stays valid (`0` = forever) |
 //! | `reissue_time` | none | re-mint older tickets in `remember`; required and ≤ `timeout` when `timeout` is set |
 //! | `digest_algo` | `md5` | `md5`, `sha1`, `sha224`, `sha256`, `sha384`, `sha512` |
-//! | `samesite` | none | `Strict`, `Lax` or `None` |
+//! | `samesite` | `Lax` | `Strict`, `Lax` or `None`; empty for no attribute (repoze.who's default) |
+//! | `max_clock_skew` | `60` | rewho's own: seconds a ticket's timestamp may lie in the future (clock skew between hosts); later ones are refused, since a forged or stolen secret's tickets dated far ahead would outlive any `timeout` |
 //! | `verified_tickets` | `4096` | rewho's own: how many verified tickets to remember, so a browser's repeat requests skip the two digests (`0`: verify every time; see below) |
 //! | `userid_checker` | — | refused: it names a Python callable (see below) |
 //!
@@ -121,9 +122,8 @@ pub struct Options {
     /// The cookie's name.
     #[serde(default = "default_cookie_name")]
     cookie_name: String,
-    /// Mark cookies `secure`.
-    #[serde(default)]
-    secure: bool,
+    /// Mark cookies `secure`: always, never, or (absent) when the request came over https.
+    secure: Option<bool>,
     /// Mark cookies `HttpOnly`; on by default, so page scripts never see the ticket
     /// (repoze.who sends it only with `secure`).
     httponly: Option<bool>,
@@ -136,14 +136,21 @@ pub struct Options {
     reissue_time: Option<u64>,
     /// `hashlib` name of the digest.
     digest_algo: Option<String>,
-    /// `SameSite` attribute: `Strict`, `Lax` or `None`.
+    /// `SameSite` attribute: `Strict`, `Lax` (the default) or `None`; empty for none.
     samesite: Option<String>,
+    /// Seconds a ticket's timestamp may lie in the future.
+    #[serde(default = "default_max_clock_skew")]
+    max_clock_skew: u64,
     /// repoze.who's Python callable; refused with an explanation.
     userid_checker: Option<String>,
     /// How many verified tickets to remember, so repeat requests skip the digests; `0` for
     /// none.
     #[serde(default = "default_verified_tickets")]
     verified_tickets: usize,
+}
+
+fn default_max_clock_skew() -> u64 {
+    60
 }
 
 fn default_verified_tickets() -> usize {
@@ -163,6 +170,9 @@ pub struct AuthTkt {
     reissue_time: Option<u64>,
     algo: DigestAlgo,
     attrs: CookieAttrs,
+    /// `secure`: `None` follows the request's scheme.
+    secure: Option<bool>,
+    max_clock_skew: u64,
     host: Host,
     verified: VerifiedTickets,
 }
@@ -279,7 +289,8 @@ impl Plugin for AuthTkt {
             })?,
         };
         let samesite = match o.samesite.as_deref().map(str::trim) {
-            None | Some("") => None,
+            None => Some("Lax".to_owned()),
+            Some("") => None,
             Some(v) if ["strict", "lax", "none"].contains(&v.to_ascii_lowercase().as_str()) => {
                 Some(v.to_owned())
             }
@@ -291,7 +302,7 @@ impl Plugin for AuthTkt {
         if samesite
             .as_deref()
             .is_some_and(|v| v.eq_ignore_ascii_case("none"))
-            && !o.secure
+            && o.secure == Some(false)
         {
             host.warn("samesite = None without secure = true: browsers will drop the cookie");
         }
@@ -302,8 +313,10 @@ impl Plugin for AuthTkt {
             timeout,
             reissue_time,
             algo,
+            secure: o.secure,
+            max_clock_skew: o.max_clock_skew,
             attrs: CookieAttrs {
-                secure: o.secure,
+                secure: o.secure.unwrap_or(false),
                 httponly: o.httponly.unwrap_or(true),
                 samesite,
             },
@@ -399,19 +412,34 @@ impl AuthTkt {
             )
     }
 
+    /// Past its `timeout`, or dated more than `max_clock_skew` into the future.
     fn expired(&self, t: &Ticket<'_>, now: SystemTime) -> bool {
         self.timeout
             .is_some_and(|timeout| secs_after(t.timestamp, timeout) < now)
+            || secs_after(t.timestamp, 0)
+                > now + std::time::Duration::from_secs(self.max_clock_skew)
     }
 
     fn cookies(&self, req: &Request<'_>, value: &str, max_age: Option<i64>) -> Vec<HeaderField> {
+        let https = req.scheme().eq_ignore_ascii_case("https");
+        let per_request;
+        let attrs = match self.secure {
+            None if https => {
+                per_request = CookieAttrs {
+                    secure: true,
+                    ..self.attrs.clone()
+                };
+                &per_request
+            }
+            _ => &self.attrs,
+        };
         cookie::set_cookies(
             &self.cookie_name,
             value,
             req.host_without_port(),
             max_age,
             self.host.now_secs(),
-            &self.attrs,
+            attrs,
         )
     }
 }

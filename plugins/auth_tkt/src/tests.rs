@@ -99,8 +99,11 @@ fn options_are_checked() {
     assert!(build_err(&[("secret", "s"), ("secrett", "x")]).contains("unknown option"));
 
     let t = TestHost::at(NOW);
-    t.build::<AuthTkt>(&[("secret", "s"), ("samesite", "None")], "/")
-        .unwrap();
+    t.build::<AuthTkt>(
+        &[("secret", "s"), ("samesite", "None"), ("secure", "false")],
+        "/",
+    )
+    .unwrap();
     assert!(t.logs(LogLevel::Warn)[0].contains("secure"));
 }
 
@@ -292,8 +295,12 @@ fn cookie_value(h: &HeaderField) -> String {
 
 #[test]
 fn remember_matches_repoze_headers() {
-    // repoze.who sends HttpOnly only with `secure`; rewho by default always.
-    let (_, p) = build(&[("secret", "sekrit"), ("httponly", "false")]);
+    // repoze.who sends HttpOnly only with `secure` and no SameSite; rewho by default always.
+    let (_, p) = build(&[
+        ("secret", "sekrit"),
+        ("httponly", "false"),
+        ("samesite", ""),
+    ]);
     let h = headers(&[]);
     let req = request("example.com:8080", "1.2.3.4", &h);
     let out = p
@@ -338,7 +345,11 @@ fn remember_matches_repoze_headers() {
 
 #[test]
 fn forget_matches_repoze_headers() {
-    let (_, p) = build(&[("secret", "sekrit"), ("httponly", "false")]);
+    let (_, p) = build(&[
+        ("secret", "sekrit"),
+        ("httponly", "false"),
+        ("samesite", ""),
+    ]);
     let h = headers(&[]);
     let req = request("localhost", "", &h);
     let out = p.forget(&req, &mut environ(), &Map::new()).unwrap();
@@ -362,19 +373,72 @@ fn cookies_are_httponly_by_default() {
         .unwrap();
     assert!(!out.is_empty());
     for c in values(&out) {
-        assert!(c.ends_with("; HttpOnly"), "{c}");
+        assert!(c.ends_with("; HttpOnly; SameSite=Lax"), "{c}");
         assert!(!c.contains("secure"), "{c}");
     }
 }
 
 #[test]
+fn cookies_are_secure_when_the_request_came_over_https_unless_told() {
+    let h = headers(&[]);
+    for (opts, scheme, secure) in [
+        (&[("secret", "s")][..], "https", true),
+        (&[("secret", "s")][..], "http", false),
+        (&[("secret", "s"), ("secure", "false")][..], "https", false),
+        (&[("secret", "s"), ("secure", "true")][..], "http", true),
+    ] {
+        let (_, p) = build(opts);
+        let req = rewho_plugin_api::testing::view(rewho_plugin_api::state::RequestParts {
+            method: "GET",
+            scheme,
+            host: "h",
+            path: "/path",
+            query: "x=1",
+            peer_addr: "",
+            client_addr: "",
+            headers: &h,
+        });
+        let out = p
+            .remember(&req, &mut environ(), &userid_identity("alice"))
+            .unwrap();
+        for c in values(&out) {
+            assert_eq!(c.contains("; secure"), secure, "{opts:?} {scheme}: {c}");
+        }
+    }
+}
+
+#[test]
+fn tickets_dated_beyond_the_clock_skew_are_refused() {
+    for (skew_opt, ahead, accepted) in [
+        (None, 30, true),
+        (None, 61, false),
+        (None, 10 * 365 * 86400, false),
+        (Some("600"), 300, true),
+    ] {
+        let mut opts = vec![("secret", "sekrit")];
+        if let Some(s) = skew_opt {
+            opts.push(("max_clock_skew", s));
+        }
+        let (_, p) = build(&opts);
+        let cookie = ticket("alice", &[], "", NOW as u32 + ahead);
+        let (id, _) = identify(&p, &format!("auth_tkt={cookie}"), "");
+        assert_eq!(id.is_some(), accepted, "{skew_opt:?} +{ahead}s");
+    }
+}
+
+#[test]
 fn httponly_can_be_set_apart_from_secure() {
-    let (_, p) = build(&[("secret", "s"), ("httponly", "true")]);
+    let (_, p) = build(&[("secret", "s"), ("httponly", "true"), ("samesite", "")]);
     let h = headers(&[]);
     let req = request("h", "", &h);
     let out = p.forget(&req, &mut environ(), &Map::new()).unwrap();
     assert!(out[0].value.as_str().ends_with("GMT; HttpOnly"));
-    let (_, p) = build(&[("secret", "s"), ("secure", "yes"), ("httponly", "false")]);
+    let (_, p) = build(&[
+        ("secret", "s"),
+        ("secure", "yes"),
+        ("httponly", "false"),
+        ("samesite", ""),
+    ]);
     let out = p.forget(&req, &mut environ(), &Map::new()).unwrap();
     assert!(out[0].value.as_str().ends_with("GMT; secure"));
 }

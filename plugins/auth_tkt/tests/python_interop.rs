@@ -215,6 +215,10 @@ fn build(opts: &[(&str, &str)]) -> (TestHost, AuthTkt) {
     // like.
     let secure = opts.iter().any(|&(k, v)| k == "secure" && v == "true");
     all.push(("httponly", if secure { "true" } else { "false" }));
+    // rewho defaults to `SameSite=Lax`, repoze.who to no attribute: likewise.
+    if !opts.iter().any(|&(k, _)| k == "samesite") {
+        all.push(("samesite", ""));
+    }
     let p = host.build::<AuthTkt>(&all, "/").unwrap();
     (host, p)
 }

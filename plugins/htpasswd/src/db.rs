@@ -44,7 +44,8 @@ impl Db {
         let mut warnings = Vec::new();
         let mut users: HashMap<String, String> = HashMap::new();
         let mut first_line: HashMap<String, usize> = HashMap::new();
-        let mut schemes: Vec<(Scheme, usize, String)> = Vec::new();
+        // The slowest entry so far: (its estimated cost, its hash).
+        let mut slowest: Option<(u64, String)> = None;
         for (index, raw) in content.split(|&b| b == b'\n').enumerate() {
             let n = index + 1;
             let line = rstrip(raw);
@@ -84,19 +85,16 @@ impl Db {
             } else {
                 first_line.insert(user.to_owned(), n);
             }
-            match schemes.iter_mut().find(|(s, _, _)| *s == scheme) {
-                Some((_, count, _)) => *count += 1,
-                None => schemes.push((scheme, 1, hash.to_owned())),
+            let cost = scheme.estimated_nanos(hash);
+            if scheme != Scheme::Unknown && slowest.as_ref().is_none_or(|(c, _)| cost > *c) {
+                slowest = Some((cost, hash.to_owned()));
             }
             users.insert(user.to_owned(), hash.to_owned());
         }
-        // Unknown users are checked against an entry of the most common kind, so they cost
-        // what a wrong password costs.
-        let dummy = schemes
-            .iter()
-            .filter(|(s, _, _)| *s != Scheme::Unknown)
-            .max_by_key(|(_, count, _)| *count)
-            .map(|(_, _, hash)| hash.clone());
+        // Unknown users are checked against the slowest entry, so they cost at least what a
+        // wrong password for any known user costs (a mixed {SHA}/bcrypt file must not answer
+        // unknown users in microseconds).
+        let dummy = slowest.map(|(_, hash)| hash);
         (Db { users, dummy }, warnings)
     }
 
@@ -111,7 +109,7 @@ impl Db {
     }
 
     /// The hash to check `login`'s password against, and whether `login` exists. For an
-    /// unknown user this is a real entry's hash of the file's most common kind, whose result
+    /// unknown user this is the file's slowest entry's hash, whose result
     /// the caller must ignore: the check then costs what a wrong password costs.
     pub fn lookup(&self, login: &str) -> (Option<&str>, bool) {
         match self.users.get(login) {
@@ -148,7 +146,10 @@ alice:$apr1$2$again\n\
         );
         let (dummy, known) = db.lookup("nobody");
         assert!(!known);
-        assert!(dummy.unwrap().starts_with("$apr1$"), "most common kind");
+        assert!(
+            dummy.unwrap().starts_with("$2y$05$"),
+            "the slowest kind, not the commonest"
+        );
         let lines: Vec<&str> = warnings
             .iter()
             .map(|w| w.split(':').next().unwrap())

@@ -16,9 +16,11 @@
 //! # Behaviour
 //! - Returns the login as the user id when the password matches; `Ok(None)` otherwise, and for
 //!   identities without `login` and `password`.
-//! - An unknown user's password is checked against a real entry's hash of the file's most
-//!   common kind, so it takes as long as a wrong password (repoze.who checks a dummy string,
-//!   which is fast for bcrypt files and so reveals who exists).
+//! - An unknown user's password is checked against the file's slowest entry (the highest
+//!   bcrypt cost or SHA-crypt rounds, see [`verify::Scheme::estimated_nanos`]), so it takes at
+//!   least as long as a wrong password for any user (repoze.who checks a dummy string, which
+//!   is fast for bcrypt files and so reveals who exists; the commonest kind would still be
+//!   fast in a mostly-`{SHA}` file with a few bcrypt users).
 //! - A line that cannot be used (no `:`, empty user name, not UTF-8, unrecognised hash, a
 //!   user listed twice) is logged once per load as a warning naming its line; the rest of the
 //!   file still works. Never the hash or password.

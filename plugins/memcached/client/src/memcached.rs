@@ -279,6 +279,34 @@ impl Conn {
         }
     }
 
+    /// `add <key> 0 <ttl> <len>`: stores only when the key is absent; `true` when stored.
+    pub fn add(&mut self, key: &str, value: &[u8], ttl: u32) -> Result<bool, OpError> {
+        let mut req = format!("add {key} 0 {ttl} {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(value);
+        req.extend_from_slice(b"\r\n");
+        self.send(&req)?;
+        self.read_line()?;
+        match self.line.as_slice() {
+            b"STORED" => Ok(true),
+            b"NOT_STORED" => Ok(false),
+            _ => Err(self.unexpected("add")),
+        }
+    }
+
+    /// `incr <key> <by>`: the new value, or `None` when the key is absent.
+    pub fn incr(&mut self, key: &str, by: u64) -> Result<Option<u64>, OpError> {
+        self.send(format!("incr {key} {by}\r\n").as_bytes())?;
+        self.read_line()?;
+        if self.line == b"NOT_FOUND" {
+            return Ok(None);
+        }
+        std::str::from_utf8(&self.line)
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| self.unexpected("incr"))
+    }
+
     /// `delete <key>`: `true` when a value was removed.
     pub fn delete(&mut self, key: &str) -> Result<bool, OpError> {
         self.send(format!("delete {key}\r\n").as_bytes())?;
@@ -392,6 +420,18 @@ impl Client {
     /// memcached reads larger numbers as a date).
     pub fn set(&self, key: &str, value: &[u8], ttl: u32) -> Result<bool, Unavailable> {
         self.pool(key)?.run(|c| c.set(key, value, ttl))
+    }
+
+    /// Stores `value` under `key` for `ttl` seconds only if the key is absent (atomic on the
+    /// server); `true` when stored.
+    pub fn add(&self, key: &str, value: &[u8], ttl: u32) -> Result<bool, Unavailable> {
+        self.pool(key)?.run(|c| c.add(key, value, ttl))
+    }
+
+    /// Adds `by` to the decimal number under `key` (atomic on the server); `None` when the
+    /// key is absent. The key's expiry is unchanged.
+    pub fn incr(&self, key: &str, by: u64) -> Result<Option<u64>, Unavailable> {
+        self.pool(key)?.run(|c| c.incr(key, by))
     }
 
     /// Removes `key`; `true` when it existed.
