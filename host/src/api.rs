@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rewho_plugin_api::state::EnvironState;
 use rewho_plugin_api::{
-    HeaderField, Identity, Key, PluginError, PluginHandle, Request, Response, Value,
+    Decision, HeaderField, Identity, Key, PluginError, PluginHandle, Request, Response, Value,
     AUTHENTICATOR_KEY, IDENTIFIER_KEY, USERID_KEY,
 };
 
@@ -24,6 +24,7 @@ use crate::loader::{PluginLibrary, PluginPath};
 use crate::registry::{
     system_clock, BuildError, BuiltPlugin, Clock, PluginRegistry, PluginSpec, RegistryBuilder,
 };
+use crate::request::OwnedRequest;
 
 /// The role a chain holds; used in messages and to check that plugins play it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -521,8 +522,24 @@ impl ApiFactoryBuilder {
             does_io |= l.handle.does_io();
             unannounced_io |= l.handle.does_io() && !l.asks_before_blocking;
         }
+        let audit = match self
+            .general_options
+            .iter()
+            .find(|(k, _)| k == "audit_log")
+            .map(|(_, v)| crate::audit::AuditSink::open(v.trim()))
+        {
+            None => None,
+            Some(Ok(sink)) => Some(Arc::new(sink)),
+            Some(Err(e)) => {
+                return Err(FactoryError::Setup(vec![SetupError::Chain {
+                    at: "[general] audit_log".into(),
+                    message: e.to_string(),
+                }]))
+            }
+        };
         Ok(ApiFactory {
             inner: Arc::new(FactoryInner {
+                audit,
                 identifiers,
                 authenticators,
                 challengers,
@@ -644,6 +661,8 @@ impl Resolver<'_> {
 }
 
 struct FactoryInner {
+    /// `[general] audit_log`: where decision lines go (off when `None`).
+    audit: Option<Arc<crate::audit::AuditSink>>,
     identifiers: Vec<ChainLink>,
     authenticators: Vec<ChainLink>,
     challengers: Vec<ChainLink>,
@@ -769,6 +788,7 @@ impl ApiFactory {
             classification,
             identity: None,
             authenticated: false,
+            authz: None,
         }
     }
 
@@ -789,6 +809,7 @@ impl ApiFactory {
             classification: state.classification,
             identity: state.identity,
             authenticated: state.authenticated,
+            authz: state.authz,
         }
     }
 
@@ -807,6 +828,19 @@ impl ApiFactory {
     /// The metadata providers chain.
     pub fn mdproviders(&self) -> &[ChainLink] {
         &self.inner.mdproviders
+    }
+
+    /// What the `[authorizers]` would decide for `req` and `identity` (taken as authenticated):
+    /// `rewho check --explain`.
+    pub fn explain(&self, req: &OwnedRequest, identity: Option<&Identity>) -> Authz {
+        req.with_view(|view| {
+            let mut api = self.api(view);
+            if let Some(identity) = identity {
+                api.identity = Some(identity.clone());
+                api.authenticated = true;
+            }
+            api.authorize()
+        })
     }
 
     /// The `[authorizers]` chain, or `None` when the config has no such section.
@@ -952,6 +986,36 @@ pub enum Ingress {
     Respond(Response),
 }
 
+/// What the `[authorizers]` chain decided for one request ([`Api::authorize`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authz {
+    /// No `[authorizers]` section: authentication alone decides, as before.
+    NotConfigured,
+    /// An authorizer allowed the request (anonymous ones too: its `anyone` rule).
+    Allowed {
+        /// The authorizer's chain name.
+        by: String,
+        /// Which rule decided.
+        reason: String,
+    },
+    /// Denied: an authorizer said so or failed, or none decided (fail closed). Anonymous
+    /// requests get the challenge, authenticated ones 403.
+    Denied {
+        /// The authorizer that decided, `None` when none did.
+        by: Option<String>,
+        /// Which rule decided, or why nothing did.
+        reason: String,
+    },
+}
+
+/// The 403 an authenticated user gets when an authorizer denies the request: never a
+/// challenge, which would loop through the login again.
+pub fn forbidden() -> Response {
+    Response::new(403)
+        .with_header("Content-Type", "text/plain; charset=utf-8")
+        .with_body(&b"Forbidden: you are signed in, but may not access this page.\n"[..])
+}
+
 /// What the edge does with the application's response after [`Api::egress`].
 #[derive(Debug)]
 pub enum Egress {
@@ -973,6 +1037,8 @@ pub struct Api<'r> {
     classification: Key,
     identity: Option<Identity>,
     authenticated: bool,
+    /// What the `[authorizers]` chain decided, once asked.
+    authz: Option<Authz>,
 }
 
 impl std::fmt::Debug for Api<'_> {
@@ -994,6 +1060,8 @@ pub struct ApiState {
     classification: Key,
     identity: Option<Identity>,
     authenticated: bool,
+    /// What the `[authorizers]` chain decided, once asked.
+    authz: Option<Authz>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -1032,6 +1100,7 @@ impl<'r> Api<'r> {
             classification: self.classification,
             identity: self.identity,
             authenticated: self.authenticated,
+            authz: self.authz,
         }
     }
 
@@ -1337,9 +1406,136 @@ impl<'r> Api<'r> {
             return Ingress::PassThrough;
         }
         self.authenticate();
-        match self.env.take_response() {
-            Some(r) => Ingress::Respond(r),
-            None => Ingress::Continue,
+        if let Some(r) = self.env.take_response() {
+            return Ingress::Respond(r);
+        }
+        match self.authorize() {
+            Authz::NotConfigured | Authz::Allowed { .. } => Ingress::Continue,
+            Authz::Denied { .. } if self.authenticated => Ingress::Respond(forbidden()),
+            // Anonymous and denied: the challenge, as for any anonymous request refused.
+            Authz::Denied { .. } => Ingress::Respond(
+                self.challenge(401, &[])
+                    .unwrap_or_else(|| Response::new(401).with_body(&b"Not authenticated.\n"[..])),
+            ),
+        }
+    }
+
+    /// Asks the `[authorizers]` chain whether this request may proceed, for the identity
+    /// [`authenticate`](Self::authenticate) found (or none). The first authorizer that allows
+    /// or denies decides; an authorizer that fails denies (fail closed), and so does a chain in
+    /// which none decides. Without an `[authorizers]` section: [`Authz::NotConfigured`]. The
+    /// answer is kept: a second call does not ask again.
+    pub fn authorize(&mut self) -> Authz {
+        if let Some(done) = &self.authz {
+            return done.clone();
+        }
+        let f = self.factory;
+        let decided = match &f.authorizers {
+            None => Authz::NotConfigured,
+            Some(chain) => {
+                let identity = if self.authenticated {
+                    self.identity.as_ref()
+                } else {
+                    None
+                };
+                let mut decided = None;
+                for link in chain.iter().filter(|l| l.matches(&self.classification)) {
+                    let answer = f.call(link, Role::Authorizer, || {
+                        link.handle
+                            .authorize(&self.req, &mut self.env.view(), identity)
+                    });
+                    match answer {
+                        Ok(a) => match a.decision {
+                            Decision::Abstain => continue,
+                            Decision::Allow => {
+                                decided = Some(Authz::Allowed {
+                                    by: link.name.clone(),
+                                    reason: a.reason().to_owned(),
+                                });
+                            }
+                            Decision::Deny => {
+                                decided = Some(Authz::Denied {
+                                    by: Some(link.name.clone()),
+                                    reason: a.reason().to_owned(),
+                                });
+                            }
+                        },
+                        Err(e) => {
+                            plugin_failed(link, Role::Authorizer, &e);
+                            decided = Some(Authz::Denied {
+                                by: Some(link.name.clone()),
+                                reason: "the authorizer failed (fail closed)".into(),
+                            });
+                        }
+                    }
+                    break;
+                }
+                decided.unwrap_or_else(|| Authz::Denied {
+                    by: None,
+                    reason: "no authorizer decided (fail closed)".into(),
+                })
+            }
+        };
+        self.audit(&decided);
+        self.authz = Some(decided.clone());
+        decided
+    }
+
+    /// Writes one audit line for an authorization decision: to `[general] audit_log`
+    /// (`stderr` or a file) when set, and as an event on the `rewho::audit` tracing target
+    /// (off in the binary's default filter; `REWHO_LOG=info,rewho::audit=info` shows it).
+    fn audit(&self, decided: &Authz) {
+        let traced = tracing::enabled!(target: "rewho::audit", tracing::Level::INFO);
+        if self.factory.audit.is_none() && !traced {
+            return;
+        }
+        let (decision, authorizer, rule) = match decided {
+            Authz::NotConfigured => (crate::audit::AuditDecision::Allow, None, None),
+            Authz::Allowed { by, reason } => (
+                crate::audit::AuditDecision::Allow,
+                Some(by.as_str()),
+                Some(reason.as_str()),
+            ),
+            Authz::Denied { by, reason } => (
+                if self.authenticated {
+                    crate::audit::AuditDecision::Deny
+                } else {
+                    crate::audit::AuditDecision::Challenge
+                },
+                by.as_deref(),
+                Some(reason.as_str()),
+            ),
+        };
+        let user = self
+            .identity
+            .as_ref()
+            .filter(|_| self.authenticated)
+            .and_then(|i| i.userid())
+            .map(Value::to_display_string);
+        let identity = self.identity.as_ref().filter(|_| self.authenticated);
+        let record = crate::audit::AuditRecord {
+            time: std::time::SystemTime::now(),
+            request_id: self.env.get_str("rewho.request_id").unwrap_or(""),
+            client: self.req.client_addr(),
+            method: self.req.method(),
+            scheme: self.req.scheme(),
+            host: self.req.host(),
+            path: self.req.path(),
+            query: self.req.query(),
+            user: user.as_deref(),
+            decision,
+            status: None,
+            identifier: identity.and_then(|i| i.get_str(IDENTIFIER_KEY)),
+            authenticator: identity.and_then(|i| i.get_str(AUTHENTICATOR_KEY)),
+            authorizer,
+            rule,
+        };
+        let line = record.to_json_line();
+        if let Some(sink) = &self.factory.audit {
+            sink.write_line(&line);
+        }
+        if traced {
+            tracing::info!(target: "rewho::audit", "{line}");
         }
     }
 

@@ -28,8 +28,8 @@ mod request;
 pub mod server;
 
 pub use api::{
-    Api, ApiFactory, ApiFactoryBuilder, ApiState, CallObserver, ChainLink, Egress, EntrySpec,
-    FactoryError, Ingress, Role, SetupError,
+    forbidden, Api, ApiFactory, ApiFactoryBuilder, ApiState, Authz, CallObserver, ChainLink,
+    Egress, EntrySpec, FactoryError, Ingress, Role, SetupError,
 };
 pub use builtins::{builtin_library, classify_request, map_dotted_name};
 pub use call_timeout::{CallTimeout, DEFAULT_CALL_TIMEOUT};

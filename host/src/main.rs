@@ -34,6 +34,20 @@ enum Command {
         /// The config file.
         #[arg(long, default_value = "who.ini")]
         config: PathBuf,
+        /// Run the `[authorizers]` on one request, "METHOD URL" (e.g. "GET
+        /// https://app.example.com/admin/x"), and print the decision and the rule: exit 0 on
+        /// allow, 1 on deny.
+        #[arg(long, value_name = "METHOD URL")]
+        explain: Option<String>,
+        /// With --explain: the user id (omit for an anonymous request).
+        #[arg(long, requires = "explain")]
+        user: Option<String>,
+        /// With --explain: a group of the user (repeat for several).
+        #[arg(long = "group", requires = "explain")]
+        groups: Vec<String>,
+        /// With --explain: the client address.
+        #[arg(long, requires = "explain", default_value = "127.0.0.1")]
+        client: String,
     },
     /// Serve forward-auth, login/logout, and the demo page or a reverse proxy.
     Serve(cli::ServeArgs),
@@ -48,7 +62,18 @@ fn main() -> ExitCode {
     // own output.
     let _flush = init_logging(matches!(cli.command, Command::Serve(_)));
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check {
+            config,
+            explain: None,
+            ..
+        } => check(&config),
+        Command::Check {
+            config,
+            explain: Some(request),
+            user,
+            groups,
+            client,
+        } => explain(&config, &request, user, groups, &client),
         Command::Serve(args) => cli::serve(args),
         Command::Creds(args) => creds_cli::run(args),
     }
@@ -57,7 +82,8 @@ fn main() -> ExitCode {
 fn init_logging(batched: bool) -> Option<rewho::logline::Flush> {
     use rewho::logline::{BatchedWriter, LineFields, LineFormat};
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("REWHO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("REWHO_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rewho::audit=off"));
     let lines = tracing_subscriber::fmt().with_env_filter(filter);
     // A terminal gets tracing-subscriber's coloured lines, as they come; files, pipes and
     // journals get the same layout from `LineFormat`, which costs a fraction of it per line.
@@ -97,6 +123,52 @@ fn check(config: &std::path::Path) -> ExitCode {
     }
 }
 
+/// `rewho check --explain`: the `[authorizers]` decision for one request and user.
+fn explain(
+    config: &std::path::Path,
+    request: &str,
+    user: Option<String>,
+    groups: Vec<String>,
+    client: &str,
+) -> ExitCode {
+    let factory = match ApiFactory::from_config_file(config) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rewho: {} is not usable:\n{e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let Some(req) = rewho::OwnedRequest::from_request_line(request, client) else {
+        eprintln!(
+            "rewho: --explain wants \"METHOD URL\", e.g. \"GET https://app.example.com/admin\""
+        );
+        return ExitCode::from(2);
+    };
+    let identity = user.map(|u| {
+        let mut id = rewho::Identity::new();
+        id.insert(rewho::USERID_KEY, u);
+        id.insert("groups", groups.clone());
+        id
+    });
+    match factory.explain(&req, identity.as_ref()) {
+        rewho::Authz::NotConfigured => {
+            println!("allow: {} has no [authorizers] section", config.display());
+            ExitCode::SUCCESS
+        }
+        rewho::Authz::Allowed { by, reason } => {
+            println!("allow by {by}: {reason}");
+            ExitCode::SUCCESS
+        }
+        rewho::Authz::Denied { by, reason } => {
+            match by {
+                Some(by) => println!("deny by {by}: {reason}"),
+                None => println!("deny: {reason}"),
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// A human-readable listing of the chains and plugins.
 fn describe(config: &std::path::Path, f: &ApiFactory) -> String {
     use std::fmt::Write;
@@ -129,6 +201,15 @@ fn describe(config: &std::path::Path, f: &ApiFactory) -> String {
             let _ = writeln!(out, "  {}. {}", i + 1, link(l));
         }
     }
+    if let Some(chain) = f.authorizers() {
+        let _ = writeln!(out, "[authorizers]");
+        if chain.is_empty() {
+            let _ = writeln!(out, "  (none: every request is denied)");
+        }
+        for (i, l) in chain.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", i + 1, link(l));
+        }
+    }
     let _ = writeln!(out, "[plugins]");
     for p in f.registry().iter() {
         let _ = writeln!(
@@ -140,6 +221,14 @@ fn describe(config: &std::path::Path, f: &ApiFactory) -> String {
             p.handle.role_names().join(", "),
             if p.handle.does_io() { "; does I/O" } else { "" }
         );
+        if let Some(summary) = p
+            .handle
+            .metadata()
+            .get_str("summary")
+            .filter(|s| !s.is_empty())
+        {
+            let _ = writeln!(out, "      {summary}");
+        }
     }
     out
 }

@@ -45,6 +45,24 @@ impl OwnedRequest {
         }
     }
 
+    /// A request from an HTTP request line's parts, `"METHOD URL"` (`GET https://h/p?q`), from
+    /// `client`; `None` when it is not that shape.
+    pub fn from_request_line(line: &str, client: &str) -> Option<Self> {
+        let (method, url) = line.trim().split_once(char::is_whitespace)?;
+        let (scheme, rest) = url.trim().split_once("://")?;
+        let (host, target) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let mut req = OwnedRequest::get(target);
+        req.method = method.to_ascii_uppercase();
+        req.scheme = scheme.to_ascii_lowercase();
+        req.host = host.to_owned();
+        req.peer_addr = client.to_owned();
+        req.client_addr = client.to_owned();
+        Some(req)
+    }
+
     /// Adds a header (builder style).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));

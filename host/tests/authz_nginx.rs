@@ -72,7 +72,6 @@ fn subst(text: &str, from: &str, to: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the Authorizer role wiring"]
 async fn nginx_forward_auth_answers_as_the_rules_say() {
     let dir = tempfile::tempdir().unwrap();
     let ini = who_ini(dir.path());

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use abi_stable::std_types::{RArc, ROption, RResult, RSlice, RString};
 
-use crate::authorize::{AuthorizerObj, AUTHORIZER_EXTENSION};
 use crate::abi::{Extension, FactoryContextRef, HostObj, LogLevel, PluginObjectRef};
+use crate::authorize::{AuthorizerObj, AUTHORIZER_EXTENSION};
 use crate::request::{Environ, HeaderField, Request, Response};
 use crate::roles::PluginError;
 use crate::value::{Identity, Key, Value};

@@ -22,7 +22,7 @@ use crate::middleware::{
     append_fields, peer_of, rebuild, relative_location, snapshot, Outcome, Provenance, Rebuild,
     WhoApi,
 };
-use crate::{Api, Egress, Ingress, REMOTE_USER_HEADER};
+use crate::{Api, Authz, Egress, Ingress, REMOTE_USER_HEADER};
 
 fn with_outcome(mut r: Response<Body>, outcome: Outcome) -> Response<Body> {
     r.extensions_mut().insert(outcome);
@@ -43,7 +43,8 @@ fn api_for(
 
 enum Verdict {
     Allow {
-        user: String,
+        /// `None`: an anonymous request an authorizer explicitly allowed.
+        user: Option<String>,
         edits: Vec<HeaderEdit>,
         remember: Vec<HeaderField>,
     },
@@ -79,25 +80,39 @@ pub(crate) async fn serve_forward_auth<B>(
 fn decide(api: &mut Api<'_>) -> Verdict {
     match api.ingress() {
         Ingress::Respond(r) => Verdict::Respond(r),
-        Ingress::Continue | Ingress::PassThrough => match api.userid() {
-            Some(user) => {
-                let user = user.to_display_string();
-                let edits = api.environ().downstream_edits().to_vec();
-                match api.egress(200, &[]) {
-                    Egress::Remember(remember) => Verdict::Allow {
-                        user,
-                        edits,
-                        remember,
-                    },
-                    Egress::Challenge(r) => Verdict::Challenge(r),
-                    Egress::NoChallenger => Verdict::Deny,
+        Ingress::Continue | Ingress::PassThrough => {
+            match api.userid().map(|u| u.to_display_string()) {
+                Some(user) => {
+                    let edits = api.environ().downstream_edits().to_vec();
+                    match api.egress(200, &[]) {
+                        Egress::Remember(remember) => Verdict::Allow {
+                            user: Some(user),
+                            edits,
+                            remember,
+                        },
+                        Egress::Challenge(r) => Verdict::Challenge(r),
+                        Egress::NoChallenger => Verdict::Deny,
+                    }
                 }
+                // An anonymous request an authorizer explicitly allowed (`anyone`): the one 2xx
+                // without a user (docs/SERVING.md). Only edits marked unconditional go with it.
+                None if matches!(api.authorize(), Authz::Allowed { .. }) => Verdict::Allow {
+                    user: None,
+                    edits: api
+                        .environ()
+                        .downstream_edits()
+                        .iter()
+                        .filter(|e| e.always)
+                        .cloned()
+                        .collect(),
+                    remember: Vec::new(),
+                },
+                None => match api.egress(401, &[]) {
+                    Egress::Challenge(r) => Verdict::Challenge(r),
+                    Egress::Remember(_) | Egress::NoChallenger => Verdict::Deny,
+                },
             }
-            None => match api.egress(401, &[]) {
-                Egress::Challenge(r) => Verdict::Challenge(r),
-                Egress::Remember(_) | Egress::NoChallenger => Verdict::Deny,
-            },
-        },
+        }
     }
 }
 
@@ -156,11 +171,12 @@ async fn forward_auth_answer(
             app.shared.guard().learn(&edits);
             let mut r = Response::new(Body::empty());
             let h = r.headers_mut();
-            match HeaderValue::from_str(&user) {
-                Ok(v) => {
+            match user.as_deref().map(HeaderValue::from_str) {
+                None => {}
+                Some(Ok(v)) => {
                     h.insert(HeaderName::from_static(REMOTE_USER_HEADER), v);
                 }
-                Err(_) => {
+                Some(Err(_)) => {
                     tracing::warn!(target: "rewho::edge", "user id is not a valid header value; denying");
                     return (
                         plain(StatusCode::UNAUTHORIZED, "user id cannot be sent\n"),
@@ -174,7 +190,10 @@ async fn forward_auth_answer(
                 }
             }
             append_fields(h, &remember);
-            (r, Outcome::Authenticated(user))
+            match user {
+                Some(user) => (r, Outcome::Authenticated(user)),
+                None => (r, Outcome::Anonymous),
+            }
         }
         Verdict::Challenge(c) => (deny(c, prov, origin()), Outcome::Challenged),
         Verdict::Respond(c) => (deny(c, prov, origin()), Outcome::Responded),
