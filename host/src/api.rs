@@ -1411,7 +1411,7 @@ impl<'r> Api<'r> {
         }
         match self.authorize() {
             Authz::NotConfigured | Authz::Allowed { .. } => Ingress::Continue,
-            Authz::Denied { .. } if self.authenticated => Ingress::Respond(forbidden()),
+            Authz::Denied { .. } if self.identity.is_some() => Ingress::Respond(forbidden()),
             // Anonymous and denied: the challenge, as for any anonymous request refused.
             Authz::Denied { .. } => Ingress::Respond(
                 self.challenge(401, &[])
@@ -1433,11 +1433,7 @@ impl<'r> Api<'r> {
         let decided = match &f.authorizers {
             None => Authz::NotConfigured,
             Some(chain) => {
-                let identity = if self.authenticated {
-                    self.identity.as_ref()
-                } else {
-                    None
-                };
+                let identity = self.identity.as_ref();
                 let mut decided = None;
                 for link in chain.iter().filter(|l| l.matches(&self.classification)) {
                     let answer = f.call(link, Role::Authorizer, || {
@@ -1476,6 +1472,10 @@ impl<'r> Api<'r> {
                 })
             }
         };
+        if crate::inline::yielded() {
+            // A voided inline attempt: it runs again on a blocking thread, which decides.
+            return decided;
+        }
         self.audit(&decided);
         self.authz = Some(decided.clone());
         decided
@@ -1497,7 +1497,7 @@ impl<'r> Api<'r> {
                 Some(reason.as_str()),
             ),
             Authz::Denied { by, reason } => (
-                if self.authenticated {
+                if self.identity.is_some() {
                     crate::audit::AuditDecision::Deny
                 } else {
                     crate::audit::AuditDecision::Challenge
@@ -1506,13 +1506,10 @@ impl<'r> Api<'r> {
                 Some(reason.as_str()),
             ),
         };
-        let user = self
-            .identity
-            .as_ref()
-            .filter(|_| self.authenticated)
+        let identity = self.identity.as_ref();
+        let user = identity
             .and_then(|i| i.userid())
             .map(Value::to_display_string);
-        let identity = self.identity.as_ref().filter(|_| self.authenticated);
         let record = crate::audit::AuditRecord {
             time: std::time::SystemTime::now(),
             request_id: self.env.get_str("rewho.request_id").unwrap_or(""),

@@ -427,8 +427,10 @@ impl RegistryBuilder {
                     .map(|m| m.trim_start_matches(':').trim_start())
                     .unwrap_or(message);
                 // Point at the option's own line when the plugin names one.
+                // (a plugin's own error naming "option `key`" counts too).
                 let at = error
                     .get_str("option")
+                    .or_else(|| option_named_in(message))
                     .and_then(|key| spec.options.iter().position(|(k, _)| k == key))
                     .and_then(|i| spec.option_origins.get(i))
                     .map(|origin| format!("{origin}: [plugin:{}]", spec.id))
@@ -499,6 +501,12 @@ impl RegistryBuilder {
             Err(errors)
         }
     }
+}
+
+/// The key in a message starting "option `key`".
+fn option_named_in(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("option `")?;
+    rest.split_once('`').map(|(key, _)| key)
 }
 
 /// Host capabilities added after ABI 1.0, by the names plugins list under `requires`. Empty

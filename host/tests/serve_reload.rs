@@ -278,7 +278,8 @@ fn mapped_plugins(pid: u32) -> Vec<String> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     let mut libs: Vec<String> = maps
         .lines()
-        .filter_map(|l| l.rsplit('/').next())
+        // The host maps private copies, unlinked once mapped: "… (deleted)".
+        .filter_map(|l| l.trim_end_matches(" (deleted)").rsplit('/').next())
         .filter(|f| f.starts_with("librewho_plugin_") && f.ends_with(".so"))
         .map(|f| f["librewho_plugin_".len()..f.len() - 3].to_owned())
         .collect();

@@ -73,10 +73,12 @@ async fn browser_login_flow() {
     let r = send(&app, "GET", "/private?tab=1", &[BROWSER], "").await;
     assert_eq!(r.status, StatusCode::FOUND);
     let location = r.headers["location"].to_str().unwrap();
-    // The redirector makes the login URL absolute, as repoze.who's (WebOb's) does.
+    // The redirector makes the login URL absolute, as repoze.who's (WebOb's) does; the layer
+    // then makes a Location on the request's own (client-chosen) origin relative, so a forged
+    // Host never sends the browser elsewhere (SECURITY.md, "Header trust").
     assert_eq!(
         location,
-        "http://app.example/login?came_from=http%3A%2F%2Fapp.example%2Fprivate%3Ftab%3D1"
+        "/login?came_from=http%3A%2F%2Fapp.example%2Fprivate%3Ftab%3D1"
     );
     let path = location.strip_prefix("http://app.example").unwrap();
     let form = send(&app, "GET", path, &[BROWSER], "").await;
