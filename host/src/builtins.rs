@@ -313,12 +313,11 @@ fn ldap_factory(full: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rewho_plugin_api::state::TestRequest;
+    use crate::OwnedRequest;
     use rewho_plugin_api::Header;
 
-    fn req(method: &str, headers: &[Header<'_>]) -> TestRequest {
-        let mut req = TestRequest::get("/");
-        req.method = method.into();
+    fn req(method: &str, headers: &[Header<'_>]) -> OwnedRequest {
+        let mut req = OwnedRequest::get("/").method(method);
         req.host = "h".into();
         for h in headers {
             req = req.header(h.name.as_str(), h.value.as_str());
@@ -352,20 +351,35 @@ mod tests {
 
     #[test]
     fn classifier_follows_repoze_rules() {
-        assert_eq!(req("PROPFIND", &[]).with_view(classify_request), "dav");
-        assert_eq!(req("OPTIONS", &[]).with_view(classify_request), "dav");
+        assert_eq!(
+            req("PROPFIND", &[]).with_view(|r| classify_request(&r)),
+            "dav"
+        );
+        assert_eq!(
+            req("OPTIONS", &[]).with_view(|r| classify_request(&r)),
+            "dav"
+        );
         let ua = [Header {
             name: "User-Agent".into(),
             value: "gvfs/1.0 neon/0.29".into(),
         }];
-        assert_eq!(req("GET", &ua).with_view(classify_request), "dav");
+        assert_eq!(req("GET", &ua).with_view(|r| classify_request(&r)), "dav");
         let xml = [Header {
             name: "Content-Type".into(),
             value: "Text/XML; charset=utf-8".into(),
         }];
-        assert_eq!(req("POST", &xml).with_view(classify_request), "xmlpost");
-        assert_eq!(req("PUT", &xml).with_view(classify_request), "browser");
-        assert_eq!(req("GET", &[]).with_view(classify_request), "browser");
+        assert_eq!(
+            req("POST", &xml).with_view(|r| classify_request(&r)),
+            "xmlpost"
+        );
+        assert_eq!(
+            req("PUT", &xml).with_view(|r| classify_request(&r)),
+            "browser"
+        );
+        assert_eq!(
+            req("GET", &[]).with_view(|r| classify_request(&r)),
+            "browser"
+        );
     }
 
     #[test]
@@ -380,15 +394,21 @@ mod tests {
                 .collect()
         };
         let page = h(&[("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
-        assert_eq!(req("GET", &page).with_view(accept_classify), "browser");
         assert_eq!(
-            req("GET", &h(&[("Accept", "*/*")])).with_view(accept_classify),
+            req("GET", &page).with_view(|r| accept_classify(&r)),
+            "browser"
+        );
+        assert_eq!(
+            req("GET", &h(&[("Accept", "*/*")])).with_view(|r| accept_classify(&r)),
             "api"
         );
-        assert_eq!(req("GET", &[]).with_view(accept_classify), "api");
+        assert_eq!(req("GET", &[]).with_view(|r| accept_classify(&r)), "api");
         let basic = h(&[("Accept", "text/html"), ("Authorization", "Basic eDp5")]);
-        assert_eq!(req("GET", &basic).with_view(accept_classify), "api");
-        assert_eq!(req("PROPFIND", &page).with_view(accept_classify), "dav");
+        assert_eq!(req("GET", &basic).with_view(|r| accept_classify(&r)), "api");
+        assert_eq!(
+            req("PROPFIND", &page).with_view(|r| accept_classify(&r)),
+            "dav"
+        );
     }
 
     #[test]

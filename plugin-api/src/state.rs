@@ -214,85 +214,19 @@ impl EnvironAbi for EnvironState {
     }
 }
 
-/// An owned request for tests and tools: owns its text and lends [`RequestParts`].
-#[derive(Debug, Clone, Default)]
-pub struct TestRequest {
-    /// Method (`GET`).
-    pub method: String,
-    /// Scheme (`http`).
-    pub scheme: String,
-    /// Host header value.
-    pub host: String,
-    /// Path.
-    pub path: String,
-    /// Query string without `?`.
-    pub query: String,
-    /// TCP peer address.
-    pub peer_addr: String,
-    /// Derived client address.
-    pub client_addr: String,
-    /// Headers in order.
-    pub headers: Vec<(String, String)>,
-}
-
-impl TestRequest {
-    /// A `GET` of `target` (path and query) on `localhost` from `127.0.0.1`.
-    pub fn get(target: &str) -> Self {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        TestRequest {
-            method: "GET".into(),
-            scheme: "http".into(),
-            host: "localhost".into(),
-            path: path.into(),
-            query: query.into(),
-            peer_addr: "127.0.0.1".into(),
-            client_addr: "127.0.0.1".into(),
-            headers: Vec::new(),
-        }
-    }
-
-    /// Adds a header (builder style).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Runs `f` with the SDK view of this request.
-    pub fn with_view<R>(&self, f: impl FnOnce(&Request<'_>) -> R) -> R {
-        let headers: Vec<Header<'_>> = self
-            .headers
-            .iter()
-            .map(|(n, v)| Header::new(n, v))
-            .collect();
-        let parts = RequestParts {
-            method: &self.method,
-            scheme: &self.scheme,
-            host: &self.host,
-            path: &self.path,
-            query: &self.query,
-            peer_addr: &self.peer_addr,
-            client_addr: &self.client_addr,
-            headers: &headers,
-        };
-        let view = parts.view();
-        f(&view)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::testing::{headers, request};
+
     #[test]
     fn cookie_lookup_handles_quotes_and_multiple_headers() {
-        let req = TestRequest::get("/")
-            .header("Cookie", "a=1; b=2")
-            .header("cookie", "auth_tkt=\"abc!def\"");
-        req.with_view(|r| {
-            assert_eq!(r.cookie("b"), Some("2"));
-            assert_eq!(r.cookie("auth_tkt"), Some("abc!def"));
-            assert_eq!(r.cookie("zzz"), None);
-        });
+        let h = headers(&[("Cookie", "a=1; b=2"), ("cookie", "auth_tkt=\"abc!def\"")]);
+        let r = request("h", "127.0.0.1", &h);
+        assert_eq!(r.cookie("b"), Some("2"));
+        assert_eq!(r.cookie("auth_tkt"), Some("abc!def"));
+        assert_eq!(r.cookie("zzz"), None);
     }
 
     #[test]
@@ -302,9 +236,7 @@ mod tests {
             ("[::1]:8080", "[::1]"),
             ("example.org", "example.org"),
         ] {
-            let mut req = TestRequest::get("/");
-            req.host = host.into();
-            req.with_view(|r| assert_eq!(r.host_without_port(), want));
+            assert_eq!(request(host, "", &[]).host_without_port(), want);
         }
     }
 
@@ -325,10 +257,11 @@ mod tests {
 
     #[test]
     fn request_debug_redacts_header_values() {
-        let req = TestRequest::get("/?token=s3cret")
-            .header("Authorization", "Basic c2VjcmV0")
-            .header("Cookie", "auth_tkt=s3cret");
-        let shown = req.with_view(|r| format!("{r:?}"));
+        let h = headers(&[
+            ("Authorization", "Basic c2VjcmV0"),
+            ("Cookie", "auth_tkt=s3cret"),
+        ]);
+        let shown = format!("{:?}", request("h", "", &h));
         assert!(shown.contains("Authorization"), "{shown}");
         assert!(
             !shown.contains("c2VjcmV0") && !shown.contains("s3cret"),
