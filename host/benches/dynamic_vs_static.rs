@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             req.with_view(|view| {
                 b.iter(|| {
-                    let mut api = factory.api(view);
+                    let mut api = factory.api(view.clone());
                     let id = api.authenticate().expect("authenticated");
                     std::hint::black_box(id.len())
                 })

@@ -77,7 +77,7 @@ fn cookie(factory: &ApiFactory) -> String {
     identity.insert("repoze.who.userid", "alice");
     identity.insert("identifier", "auth_tkt");
     let headers: Vec<HeaderField> = OwnedRequest::get("/").with_view(|view| {
-        let mut api = factory.api(view);
+        let mut api = factory.api(view.clone());
         api.remember(Some(&identity))
     });
     let set_cookie = headers[0].value.as_str();
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
             req.with_view(|view| {
                 group.bench_function(BenchmarkId::from_parameter(kind), |b| {
                     b.iter(|| {
-                        let mut api = f.api(view);
+                        let mut api = f.api(view.clone());
                         std::hint::black_box(api.authenticate().is_some())
                     })
                 });
@@ -134,7 +134,7 @@ fn bench(c: &mut Criterion) {
     for (kind, _, f) in &factories {
         req.with_view(|view| {
             group.bench_function(BenchmarkId::from_parameter(kind), |b| {
-                b.iter(|| f.api(view).authenticate().is_some())
+                b.iter(|| f.api(view.clone()).authenticate().is_some())
             });
         });
     }
@@ -146,7 +146,7 @@ fn bench(c: &mut Criterion) {
         req.with_view(|view| {
             group.bench_function(BenchmarkId::from_parameter(kind), |b| {
                 b.iter(|| {
-                    let mut api = f.api(view);
+                    let mut api = f.api(view.clone());
                     api.authenticate();
                     std::hint::black_box(api.challenge(401, &[]).is_some())
                 })
@@ -161,7 +161,7 @@ fn bench(c: &mut Criterion) {
         req.with_view(|view| {
             group.bench_function(BenchmarkId::from_parameter(kind), |b| {
                 b.iter(|| {
-                    let mut api = f.api(view);
+                    let mut api = f.api(view.clone());
                     api.authenticate();
                     std::hint::black_box(api.remember(None).len())
                 })

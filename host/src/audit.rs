@@ -199,6 +199,46 @@ impl AuditRecord<'_> {
     }
 }
 
+/// Where `[general] audit_log` sends decision lines: `stderr`, or a file opened for append.
+pub struct AuditSink {
+    out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
+}
+
+impl std::fmt::Debug for AuditSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditSink")
+    }
+}
+
+impl AuditSink {
+    /// `stderr`, or a path to append to (created with mode 0600).
+    pub fn open(target: &str) -> std::io::Result<AuditSink> {
+        let out: Box<dyn std::io::Write + Send> = if target == "stderr" {
+            Box::new(std::io::stderr())
+        } else {
+            use std::os::unix::fs::OpenOptionsExt;
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(target)?,
+            )
+        };
+        Ok(AuditSink {
+            out: std::sync::Mutex::new(out),
+        })
+    }
+
+    /// Writes one line (a failed write is logged once per call, never fatal).
+    pub fn write_line(&self, line: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            tracing::warn!(target: "rewho::audit", "audit line not written: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,45 +334,5 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00.000Z"
         );
-    }
-}
-
-/// Where `[general] audit_log` sends decision lines: `stderr`, or a file opened for append.
-pub struct AuditSink {
-    out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
-}
-
-impl std::fmt::Debug for AuditSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuditSink")
-    }
-}
-
-impl AuditSink {
-    /// `stderr`, or a path to append to (created with mode 0600).
-    pub fn open(target: &str) -> std::io::Result<AuditSink> {
-        let out: Box<dyn std::io::Write + Send> = if target == "stderr" {
-            Box::new(std::io::stderr())
-        } else {
-            use std::os::unix::fs::OpenOptionsExt;
-            Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(target)?,
-            )
-        };
-        Ok(AuditSink {
-            out: std::sync::Mutex::new(out),
-        })
-    }
-
-    /// Writes one line (a failed write is logged once per call, never fatal).
-    pub fn write_line(&self, line: &str) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-            tracing::warn!(target: "rewho::audit", "audit line not written: {e}");
-        }
     }
 }

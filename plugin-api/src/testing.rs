@@ -135,6 +135,8 @@ impl TestHost {
         };
         let sdk_ctx = FactoryContext::from_abi(FactoryContextAbi_TO::from_ptr(&ctx, TD_Opaque));
         let plugin = P::new(opts, &sdk_ctx);
+        // The context borrows `ctx`: end it before `ctx` goes.
+        drop(sdk_ctx);
         plugin
     }
 }
