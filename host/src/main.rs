@@ -53,6 +53,28 @@ enum Command {
     Serve(cli::ServeArgs),
     /// Manage a token credentials folder: register, verify, reset, deregister, remove.
     Creds(creds_cli::CredsArgs),
+    /// Plugin authoring: `rewho plugin new NAME` starts a plugin crate that builds on its own.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Writes NAME/Cargo.toml and NAME/src/lib.rs: an identifier + authenticator to edit,
+    /// depending on rewho-plugin-api by path (`--api-path`) or git (`--api-git`).
+    New {
+        /// The plugin's name: lower-case letters, digits and `_` (`use = NAME`).
+        name: String,
+        /// Where rewho's `plugin-api` folder is (a path dependency).
+        #[arg(long, conflicts_with = "api_git")]
+        api_path: Option<PathBuf>,
+        /// rewho's git repository URL (a git dependency, tag `plugin-api-1.0.0`).
+        #[arg(long)]
+        api_git: Option<String>,
+        /// The folder to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +98,88 @@ fn main() -> ExitCode {
         } => explain(&config, &request, user, groups, &client),
         Command::Serve(args) => cli::serve(args),
         Command::Creds(args) => creds_cli::run(args),
+        Command::Plugin(PluginCommand::New {
+            name,
+            api_path,
+            api_git,
+            dir,
+        }) => new_plugin(&name, api_path, api_git, dir),
+    }
+}
+
+/// `rewho plugin new`: a plugin crate to start from.
+fn new_plugin(
+    name: &str,
+    api_path: Option<PathBuf>,
+    api_git: Option<String>,
+    dir: Option<PathBuf>,
+) -> ExitCode {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.as_bytes()[0].is_ascii_lowercase();
+    if !valid {
+        eprintln!("rewho: plugin name `{name}`: use lower-case letters, digits and `_`, starting with a letter");
+        return ExitCode::from(2);
+    }
+    let dependency = match (api_path, api_git) {
+        (Some(path), _) => {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            format!(
+                "rewho-plugin-api = {{ path = {:?} }}",
+                path.display().to_string()
+            )
+        }
+        (None, Some(url)) => {
+            format!("rewho-plugin-api = {{ git = {url:?}, tag = \"plugin-api-1.0.0\" }}")
+        }
+        (None, None) => {
+            eprintln!("rewho: say where rewho-plugin-api is: --api-path DIR or --api-git URL");
+            return ExitCode::from(2);
+        }
+    };
+    let type_name: String = name
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| p[..1].to_ascii_uppercase() + &p[1..])
+        .collect();
+    let fill = |t: &str| {
+        t.replace("{{name}}", name)
+            .replace("{{type}}", &type_name)
+            .replace("{{api_dependency}}", &dependency)
+    };
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists() {
+        eprintln!("rewho: {} exists already; not touching it", dir.display());
+        return ExitCode::from(2);
+    }
+    let written = std::fs::create_dir_all(dir.join("src"))
+        .and_then(|()| {
+            std::fs::write(
+                dir.join("Cargo.toml"),
+                fill(include_str!("templates/plugin_cargo.toml")),
+            )
+        })
+        .and_then(|()| {
+            std::fs::write(
+                dir.join("src/lib.rs"),
+                fill(include_str!("templates/plugin_lib.rs")),
+            )
+        });
+    match written {
+        Ok(()) => {
+            println!(
+                "{}: build it with `cargo build --release`, then `use = {name}` with \
+                 plugin_path pointing at target/release",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rewho: cannot write {}: {e}", dir.display());
+            ExitCode::from(2)
+        }
     }
 }
 

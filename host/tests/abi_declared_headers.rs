@@ -58,10 +58,7 @@ async fn the_tower_layer_strips_a_declared_header_from_the_first_request() {
     for (n, v) in FORGED {
         req = req.header(n, v);
     }
-    let resp = app
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let seen = String::from_utf8_lossy(&body).to_lowercase();
     assert!(

@@ -137,3 +137,51 @@ async fn a_plugin_file_replaced_under_load_never_crashes_the_host() {
         rewho.log()
     );
 }
+
+/// `rewho plugin new` makes a crate that builds outside the workspace and loads in the host.
+#[test]
+fn rewho_plugin_new_starts_a_plugin_that_builds_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("greeter");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewho"))
+        .args(["plugin", "new", "greeter", "--dir"])
+        .arg(&crate_dir)
+        .arg("--api-path")
+        .arg(workspace().join("plugin-api"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = build_external(&crate_dir).join("librewho_plugin_greeter.so");
+    let ini = dir.path().join("who.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[plugin:greeter]\nuse = {}\nheader = X-User\nlogins = alice\n\n\
+             [identifiers]\nplugins = greeter\n[authenticators]\nplugins = greeter\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    let factory = rewho::ApiFactory::from_config_file(&ini).unwrap();
+    let req = rewho::OwnedRequest::get("/").header("X-User", "alice");
+    let user = req.with_view(|v| {
+        factory
+            .api(v)
+            .authenticate()
+            .and_then(|i| i.userid().map(|u| u.to_display_string()))
+    });
+    assert_eq!(user.as_deref(), Some("alice"));
+    // An existing folder is never overwritten.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_rewho"))
+        .args(["plugin", "new", "greeter", "--dir"])
+        .arg(&crate_dir)
+        .arg("--api-path")
+        .arg(workspace().join("plugin-api"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}
