@@ -93,6 +93,11 @@ fn main() -> std::process::ExitCode {
         let mut api = factory.api(view);
         match op.as_str() {
             "authenticate" => api.authenticate().and_then(|i| i.userid().cloned()),
+            // What every edge runs first: authenticate, then the `[authorizers]` (if any).
+            "ingress" => match api.ingress() {
+                rewho::Ingress::Continue => api.userid().cloned(),
+                _ => None,
+            },
             "challenge" => {
                 api.authenticate();
                 api.challenge(401, &[])
