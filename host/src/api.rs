@@ -1409,11 +1409,12 @@ impl<'r> Api<'r> {
         if let Some(r) = self.env.take_response() {
             return Ingress::Respond(r);
         }
-        match self.authorize() {
-            Authz::NotConfigured | Authz::Allowed { .. } => Ingress::Continue,
-            Authz::Denied { .. } if self.identity.is_some() => Ingress::Respond(forbidden()),
+        let denied = matches!(self.decide_authz(), Authz::Denied { .. });
+        match denied {
+            false => Ingress::Continue,
+            true if self.identity.is_some() => Ingress::Respond(forbidden()),
             // Anonymous and denied: the challenge, as for any anonymous request refused.
-            Authz::Denied { .. } => Ingress::Respond(
+            true => Ingress::Respond(
                 self.challenge(401, &[])
                     .unwrap_or_else(|| Response::new(401).with_body(&b"Not authenticated.\n"[..])),
             ),
@@ -1426,9 +1427,25 @@ impl<'r> Api<'r> {
     /// which none decides. Without an `[authorizers]` section: [`Authz::NotConfigured`]. The
     /// answer is kept: a second call does not ask again.
     pub fn authorize(&mut self) -> Authz {
-        if let Some(done) = &self.authz {
-            return done.clone();
+        self.decide_authz().clone()
+    }
+
+    /// [`authorize`](Self::authorize) without the copy: the edges only look at the answer.
+    fn decide_authz(&mut self) -> &Authz {
+        if self.authz.is_none() {
+            let decided = self.run_authorizers();
+            if crate::inline::yielded() {
+                // A voided inline attempt: it runs again on a blocking thread, which decides
+                // (and writes the audit line).
+                return self.authz.insert(decided);
+            }
+            self.audit(&decided);
+            self.authz = Some(decided);
         }
+        self.authz.get_or_insert(Authz::NotConfigured)
+    }
+
+    fn run_authorizers(&mut self) -> Authz {
         let f = self.factory;
         let decided = match &f.authorizers {
             None => Authz::NotConfigured,
@@ -1472,12 +1489,6 @@ impl<'r> Api<'r> {
                 })
             }
         };
-        if crate::inline::yielded() {
-            // A voided inline attempt: it runs again on a blocking thread, which decides.
-            return decided;
-        }
-        self.audit(&decided);
-        self.authz = Some(decided.clone());
         decided
     }
 

@@ -163,7 +163,7 @@ pub fn authorize(set: &RuleSet, req: &Request<'_>, identity: Option<&Identity>) 
         Effect::Deny => Decision::Deny,
         Effect::Abstain => Decision::Abstain,
     };
-    Authorization::new(decision, verdict.to_string())
+    Authorization::new(decision, verdict.reason())
 }
 
 // IAuthorizer

@@ -32,6 +32,11 @@ fn run(
         client: client.map(|c| c.parse().unwrap()),
     };
     let v = set.evaluate(&subject, &target);
+    assert_eq!(
+        v.reason(),
+        v.to_string(),
+        "the fast reason reads as Display does"
+    );
     match (v.effect, v.rule) {
         (e, Some(r)) => format!("{e} {}", r.number()),
         (e, None) => e.to_string(),

@@ -265,6 +265,38 @@ pub struct Verdict<'s> {
     pub why: Why<'s>,
 }
 
+impl Verdict<'_> {
+    /// The same text as `Display`, built without the formatting machinery: this runs for every
+    /// request an authorizer decides, and `write!` cost more than the matching itself.
+    pub fn reason(&self) -> String {
+        let common = match self.why {
+            Why::Met(req) => Some(("`", &*req.text, "` is met")),
+            Why::Unmet => Some(("", "", "no requirement is met")),
+            Why::DenyRule => Some(("", "", "denies")),
+            Why::NoMatch => Some(("", "", "no rule matches")),
+            _ => None,
+        };
+        let Some((open, text, close)) = common else {
+            return self.to_string();
+        };
+        let number = self.rule.map(|r| r.number.to_string());
+        let mut out = String::with_capacity(
+            self.rule.map_or(0, |r| r.text.len() + 16) + text.len() + close.len() + 2,
+        );
+        if let (Some(rule), Some(number)) = (self.rule, &number) {
+            out.push_str("rule ");
+            out.push_str(number);
+            out.push_str(" `");
+            out.push_str(&rule.text);
+            out.push_str("`: ");
+        }
+        out.push_str(open);
+        out.push_str(text);
+        out.push_str(close);
+        out
+    }
+}
+
 fn rule_name(rule: Option<&Rule>) -> String {
     rule.map_or_else(|| "no rule".to_owned(), |r| format!("rule {}", r.number))
 }
