@@ -377,6 +377,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 
 /// Runs `f` with this thread's logs captured (plugins log through the host's `tracing`).
 fn capture<R>(f: impl FnOnce() -> R) -> (R, String) {
+    common::interested_global_subscriber();
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())

@@ -343,6 +343,7 @@ pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
             Ok(())
         }
     }
+    crate::common::interested_global_subscriber();
     let buf = Buf(Arc::new(Mutex::new(Vec::new())));
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -138,3 +138,19 @@ pub fn basic(user: &str, password: &str) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {encoded}")
 }
+
+/// Installs, once per test binary, a global subscriber that wants every event up to DEBUG and
+/// writes them nowhere. Tests that capture logs with `tracing::subscriber::with_default` call
+/// it first: without an interested global subscriber, a callsite first hit on another test's
+/// thread can cache "never interested" in a race with the capturing thread's dispatcher, and
+/// the captured log then misses the line (seen once in CI).
+pub fn interested_global_subscriber() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let sink = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(std::io::sink)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(sink);
+    });
+}
