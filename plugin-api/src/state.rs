@@ -143,17 +143,6 @@ impl EnvironState {
         &self.values
     }
 
-    /// Records a downstream edit, replacing an earlier edit of the same name.
-    pub fn edit_downstream(&mut self, name: &str, value: Option<&str>, always: bool) {
-        self.downstream
-            .retain(|e| !e.name.as_str().eq_ignore_ascii_case(name));
-        self.downstream.push(HeaderEdit {
-            name: name.into(),
-            value: value.map(RString::from).into(),
-            always,
-        });
-    }
-
     /// The downstream header edits, in the order they were made.
     pub fn downstream_edits(&self) -> &[HeaderEdit] {
         &self.downstream
